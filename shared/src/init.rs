@@ -1,0 +1,105 @@
+//! Weight initialisation drawn on the host from a seeded ChaCha stream, so a
+//! seed gives the same starting weights on every device (CPU, GPU, browser).
+//!
+//! Layers are built through burn's configs with zeroed weights and then given
+//! values here, in burn's own layouts (`Linear` weights are `[in, out]`).
+
+use burn::module::Param;
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, PaddingConfig2d};
+use burn::prelude::*;
+use rand::rngs::ChaCha8Rng;
+use rand_distr::{Distribution, Normal, Uniform};
+use serde::{Deserialize, Serialize};
+
+/// How a fresh model's weights are drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InitScheme {
+    /// PyTorch's defaults, which the post relies on: weights and biases
+    /// `U(-1/sqrt(fan_in), 1/sqrt(fan_in))`, BatchNorm scale 1 and shift 0.
+    Torch,
+    /// The DCGAN paper's: weights `N(0, 0.02)`, biases 0, BatchNorm scale
+    /// `N(1, 0.02)` and shift 0.
+    Dcgan,
+}
+
+/// Draws layer weights from one seeded stream, in construction order.
+pub struct LayerInit<'a> {
+    scheme: InitScheme,
+    rng: ChaCha8Rng,
+    device: &'a Device,
+}
+
+impl<'a> LayerInit<'a> {
+    pub fn new(scheme: InitScheme, seed: u64, device: &'a Device) -> Self {
+        Self { scheme, rng: crate::latent::rng(seed, crate::latent::stream::INIT), device }
+    }
+
+    fn param<const D: usize>(&mut self, shape: [usize; D], values: impl Distribution<f32>) -> Param<Tensor<D>> {
+        let n = shape.iter().product();
+        let data: Vec<f32> = values.sample_iter(&mut self.rng).take(n).collect();
+        Param::from_tensor(Tensor::from_data(TensorData::new(data, shape), self.device))
+    }
+
+    /// A weight (`bias == false`) or bias of a layer with `fan_in` inputs per output.
+    fn draw<const D: usize>(&mut self, shape: [usize; D], fan_in: usize, bias: bool) -> Param<Tensor<D>> {
+        match (self.scheme, bias) {
+            (InitScheme::Torch, _) => {
+                let bound = 1.0 / (fan_in as f32).sqrt();
+                self.param(shape, Uniform::new_inclusive(-bound, bound).expect("finite bound"))
+            }
+            (InitScheme::Dcgan, false) => self.param(shape, Normal::new(0.0, 0.02).expect("valid std")),
+            (InitScheme::Dcgan, true) => Param::from_tensor(Tensor::zeros(shape, self.device)),
+        }
+    }
+
+    pub fn linear(&mut self, d_in: usize, d_out: usize) -> Linear {
+        let mut layer = LinearConfig::new(d_in, d_out)
+            .with_initializer(Initializer::Zeros)
+            .init(self.device);
+        layer.weight = self.draw([d_in, d_out], d_in, false);
+        layer.bias = Some(self.draw([d_out], d_in, true));
+        layer
+    }
+
+    /// A bias-free convolution (the post's conv layers have none).
+    pub fn conv2d(&mut self, c_in: usize, c_out: usize, kernel: usize, stride: usize, padding: usize) -> Conv2d {
+        let mut layer = Conv2dConfig::new([c_in, c_out], [kernel, kernel])
+            .with_stride([stride, stride])
+            .with_padding(PaddingConfig2d::Explicit(padding, padding, padding, padding))
+            .with_bias(false)
+            .with_initializer(Initializer::Zeros)
+            .init(self.device);
+        layer.weight = self.draw([c_out, c_in, kernel, kernel], c_in * kernel * kernel, false);
+        layer
+    }
+
+    /// A bias-free transposed convolution; its weight is `[in, out, k, k]` in
+    /// burn and PyTorch alike, and PyTorch takes `out * k * k` as its fan-in.
+    pub fn conv_transpose2d(
+        &mut self,
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> ConvTranspose2d {
+        let mut layer = ConvTranspose2dConfig::new([c_in, c_out], [kernel, kernel])
+            .with_stride([stride, stride])
+            .with_padding([padding, padding])
+            .with_bias(false)
+            .with_initializer(Initializer::Zeros)
+            .init(self.device);
+        layer.weight = self.draw([c_in, c_out, kernel, kernel], c_out * kernel * kernel, false);
+        layer
+    }
+
+    pub fn batch_norm(&mut self, features: usize) -> BatchNorm {
+        let mut layer = BatchNormConfig::new(features).init(self.device);
+        if self.scheme == InitScheme::Dcgan {
+            layer.gamma = self.param([features], Normal::new(1.0, 0.02).expect("valid std"));
+        }
+        layer
+    }
+}

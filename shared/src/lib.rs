@@ -1,0 +1,18 @@
+//! Everything the trainer and the web demo both need, defined once and for any
+//! burn device: the two generators of the post and their discriminators, the
+//! GAN training step, MNIST decoding, the weights format, latent sampling and
+//! image/grid rendering. No file or network I/O lives here, so the crate builds
+//! for `wasm32-unknown-unknown` as it does natively.
+
+pub mod image;
+pub mod init;
+pub mod latent;
+pub mod mnist;
+pub mod models;
+pub mod train;
+pub mod weights;
+
+pub use burn;
+pub use init::InitScheme;
+pub use models::{Discriminator, GanConfig, Generator, ModelConfig, ModelKind, PgganConfig};
+pub use train::{GanTrainer, LossKind, Recipe, StepLosses};

@@ -1,0 +1,170 @@
+//! The GAN training step, one function for every device: D on real images
+//! (label 1) and on detached fakes (label 0), then G with its fakes labelled 1,
+//! as in the post. The trainer and the in-browser training both call it.
+
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, OptimizerRecord};
+use burn::prelude::*;
+use burn::tensor::activation::{log_sigmoid, sigmoid};
+use serde::{Deserialize, Serialize};
+
+use crate::init::InitScheme;
+use crate::models::{Discriminator, Generator, ModelConfig};
+
+/// How the binary cross-entropy is computed from the discriminator's logits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LossKind {
+    /// The post's `Sigmoid` + `BCELoss`, logs clamped at -100 as PyTorch does:
+    /// once D is sure, its sigmoid saturates to exactly 0 or 1 in f32 and the
+    /// gradient vanishes.
+    SigmoidBce,
+    /// BCE computed from logits with `log_sigmoid`: the same loss without the
+    /// saturation.
+    BceWithLogits,
+}
+
+/// Everything that decides how a run learns, besides the data and the model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    pub init: InitScheme,
+    pub loss: LossKind,
+    /// Target for real images in D's loss (1.0; below 1 is one-sided label smoothing).
+    pub real_label: f32,
+    pub lr: f64,
+    pub beta1: f32,
+    pub beta2: f32,
+}
+
+impl Recipe {
+    /// The post's recipe, literally: PyTorch default init, Sigmoid + BCELoss,
+    /// hard labels, Adam(2e-4, 0.5, 0.999). It collapses on MNIST (see README).
+    pub fn post() -> Self {
+        Self {
+            init: InitScheme::Torch,
+            loss: LossKind::SigmoidBce,
+            real_label: 1.0,
+            lr: 2e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+        }
+    }
+
+    /// The default: the usual DCGAN practice on top of the post's optimiser —
+    /// N(0, 0.02) init, BCE on logits, real labels smoothed to 0.9.
+    pub fn stable() -> Self {
+        Self { init: InitScheme::Dcgan, loss: LossKind::BceWithLogits, real_label: 0.9, ..Self::post() }
+    }
+
+    fn optimizer(&self) -> ModuleOptimizer {
+        // PyTorch's Adam epsilon (burn's default is 1e-5).
+        AdamConfig::new().with_beta_1(self.beta1).with_beta_2(self.beta2).with_epsilon(1e-8).init()
+    }
+
+    /// Mean binary cross-entropy of `logits` against a constant `target`.
+    pub fn bce(&self, logits: Tensor<2>, target: f32) -> Tensor<1> {
+        let per_item = match self.loss {
+            // -(t log s(x) + (1-t) log(1 - s(x))) = (1-t) x - log s(x)
+            LossKind::BceWithLogits => logits.clone().mul_scalar(1.0 - target) - log_sigmoid(logits),
+            LossKind::SigmoidBce => {
+                let p = sigmoid(logits);
+                let log_p = p.clone().log().clamp_min(-100.0);
+                let log_not_p = p.neg().log1p().clamp_min(-100.0);
+                -(log_p.mul_scalar(target) + log_not_p.mul_scalar(1.0 - target))
+            }
+        };
+        per_item.mean()
+    }
+}
+
+/// What one step measured, still on the device: read back only when needed.
+#[derive(Clone, Debug)]
+pub struct StepLosses {
+    /// D's loss: BCE on real plus BCE on fake, as in the post.
+    pub d_loss: Tensor<1>,
+    /// G's loss: BCE of D's verdict on the fakes against "real".
+    pub g_loss: Tensor<1>,
+    /// Mean probability D gave the real images.
+    pub d_real: Tensor<1>,
+    /// Mean probability D gave the fakes (before its update).
+    pub d_fake: Tensor<1>,
+}
+
+impl StepLosses {
+    /// The four numbers as one `[4]` tensor, so a batch of steps can be read
+    /// back in one transfer: `[d_loss, g_loss, d_real, d_fake]`.
+    pub fn stacked(self) -> Tensor<1> {
+        Tensor::cat(vec![self.d_loss, self.g_loss, self.d_real, self.d_fake], 0)
+    }
+}
+
+/// A generator, a discriminator and their Adam optimisers.
+pub struct GanTrainer {
+    pub generator: Generator,
+    pub discriminator: Discriminator,
+    opt_g: ModuleOptimizer,
+    opt_d: ModuleOptimizer,
+    pub recipe: Recipe,
+}
+
+impl GanTrainer {
+    /// Fresh models for `config`, weights drawn from `seed`, on `device` with autodiff.
+    pub fn new(config: &ModelConfig, recipe: Recipe, seed: u64, device: &Device) -> Self {
+        let (generator, discriminator) = config.init(recipe.init, seed, &device.clone().autodiff());
+        Self::from_models(generator, discriminator, recipe)
+    }
+
+    /// Continues from existing models (e.g. fine-tuning shipped weights) with
+    /// fresh optimiser state. The models must live on an autodiff device.
+    pub fn from_models(generator: Generator, discriminator: Discriminator, recipe: Recipe) -> Self {
+        Self { generator, discriminator, opt_g: recipe.optimizer(), opt_d: recipe.optimizer(), recipe }
+    }
+
+    /// Both optimisers' state, for a checkpoint.
+    pub fn optimizer_records(&self) -> (OptimizerRecord, OptimizerRecord) {
+        (self.opt_g.to_record(), self.opt_d.to_record())
+    }
+
+    /// Restores the optimisers' state saved with [`Self::optimizer_records`]
+    /// for these very models (parameter ids must match, as a module record keeps them).
+    pub fn load_optimizer_records(&mut self, g: OptimizerRecord, d: OptimizerRecord) {
+        self.opt_g = std::mem::replace(&mut self.opt_g, self.recipe.optimizer()).load_record(g);
+        self.opt_d = std::mem::replace(&mut self.opt_d, self.recipe.optimizer()).load_record(d);
+    }
+
+    /// D's loss on a real batch and the fakes from `fake`, and its update.
+    fn update_discriminator(&mut self, real: Tensor<4>, fake: Tensor<4>) -> (Tensor<1>, Tensor<2>, Tensor<2>) {
+        let real_logits = self.discriminator.logits(real);
+        let fake_logits = self.discriminator.logits(fake);
+        let d_loss = self.recipe.bce(real_logits.clone(), self.recipe.real_label)
+            + self.recipe.bce(fake_logits.clone(), 0.0);
+        let grads = GradientsParams::from_grads(d_loss.backward(), &self.discriminator);
+        self.discriminator = self.opt_d.step(self.recipe.lr, self.discriminator.clone(), grads);
+        (d_loss, real_logits, fake_logits)
+    }
+
+    /// One step of the post's loop on a batch of real images `[b, 1, side, side]`
+    /// in `[-1, 1]` and latent vectors `z: [b, latent]`. The G step reuses the
+    /// D step's fakes, judged by the updated D, as the post does.
+    pub fn step(&mut self, real: Tensor<4>, z: Tensor<2>) -> StepLosses {
+        let fake = self.generator.generate(z.autodiff());
+        let (d_loss, real_logits, fake_logits) = self.update_discriminator(real.autodiff(), fake.clone().detach());
+
+        let g_loss = self.recipe.bce(self.discriminator.logits(fake), 1.0);
+        let grads = GradientsParams::from_grads(g_loss.backward(), &self.generator);
+        self.generator = self.opt_g.step(self.recipe.lr, self.generator.clone(), grads);
+
+        StepLosses {
+            d_loss: d_loss.detach(),
+            g_loss: g_loss.detach(),
+            d_real: sigmoid(real_logits.detach()).mean(),
+            d_fake: sigmoid(fake_logits.detach()).mean(),
+        }
+    }
+
+    /// A D-only step (G fixed): returns D's loss before the update.
+    pub fn discriminator_step(&mut self, real: Tensor<4>, z: Tensor<2>) -> Tensor<1> {
+        let fake = self.generator.generate(z.autodiff()).detach();
+        self.update_discriminator(real.autodiff(), fake).0.detach()
+    }
+}

@@ -1,0 +1,309 @@
+//! The weights format: safetensors whose tensor names and layouts are those of
+//! the post's PyTorch `state_dict`, so that
+//! `model.load_state_dict(safetensors.torch.load_file(f))` works on our files
+//! and `safetensors.torch.save_file(model.state_dict(), f)` files load here.
+//! The architecture travels in the header metadata under [`METADATA_KEY`], so a
+//! file alone is enough to rebuild its model.
+//!
+//! | ours (burn)                   | PyTorch (the post)             |
+//! |-------------------------------|--------------------------------|
+//! | GAN G `layers.i.weight [in,out]` | `model.{2i}.weight [out,in]` |
+//! | GAN D `layers.i.*`            | `model.{2i+1}.*` (0 is Flatten)|
+//! | PGGAN `layers.i.conv.weight`  | `layers.i.0.weight`            |
+//! | PGGAN `layers.i.bn.gamma/beta`| `layers.i.1.weight/bias`       |
+//! | PGGAN `layers.i.bn.running_*` | `layers.i.1.running_*`         |
+//!
+//! PyTorch's BatchNorm `num_batches_tracked` counters are not written (PyTorch
+//! fills them in on load) and are ignored when reading.
+
+use burn::prelude::*;
+use burn::store::{
+    BurnToPyTorchAdapter, FloatCastAdapter, HalfPrecisionAdapter, IdentityAdapter, ModuleAdapter,
+    ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore,
+};
+use burn::tensor::DType;
+use serde::{Deserialize, Serialize};
+
+use crate::models::{Discriminator, Generator, ModelConfig, ModelKind};
+use crate::train::Recipe;
+
+/// Header metadata key holding [`WeightsInfo`] as JSON.
+pub const METADATA_KEY: &str = "mnist_gan";
+/// Version of the [`WeightsInfo`] layout written by this crate.
+pub const FORMAT_VERSION: u32 = 1;
+/// Files above this size are refused before parsing (the largest model, the
+/// conv generator in f32, is about 14 MB).
+pub const MAX_WEIGHTS_BYTES: usize = 64 << 20;
+
+/// Which network of the pair a file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Generator,
+    Discriminator,
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Generator => "generator",
+            Role::Discriminator => "discriminator",
+        })
+    }
+}
+
+/// How the weights were trained, for the record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainingFacts {
+    pub recipe: Recipe,
+    pub seed: u64,
+    pub batch_size: usize,
+    pub epochs: usize,
+    pub steps: u64,
+}
+
+/// What the header says about the weights.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WeightsInfo {
+    pub format_version: u32,
+    pub role: Role,
+    pub model: ModelConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training: Option<TrainingFacts>,
+}
+
+impl WeightsInfo {
+    pub fn new(role: Role, model: ModelConfig, training: Option<TrainingFacts>) -> Self {
+        Self { format_version: FORMAT_VERSION, role, model, training }
+    }
+}
+
+/// Storage precision of float weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    F32,
+    /// Linear and conv weights in f16 (half the size); BatchNorm stays f32
+    /// because its running variance underflows in f16.
+    F16,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WeightsError {
+    #[error("weights file is {size} bytes, over the {limit}-byte limit for these models")]
+    TooLarge { size: usize, limit: usize },
+    #[error("not a safetensors file: {0}")]
+    Format(String),
+    #[error(
+        "no `{METADATA_KEY}` entry in the header, so the architecture is unknown \
+         (a file saved by PyTorch loads when the model is named, e.g. --model gan)"
+    )]
+    NoMetadata,
+    #[error("unreadable `{METADATA_KEY}` header entry: {0}")]
+    Metadata(String),
+    #[error("weights format version {found} is newer than this program's {FORMAT_VERSION}")]
+    Version { found: u32 },
+    #[error("this file holds a {found_model} {found_role}, expected a {expected_model} {expected_role}")]
+    WrongModel { expected_model: ModelKind, expected_role: Role, found_model: ModelKind, found_role: Role },
+    #[error("invalid architecture in the header: {0}")]
+    Architecture(String),
+    #[error("{} tensor(s) of the {kind} {role} missing from the file: {}", missing.len(), missing.join(", "))]
+    Missing { kind: ModelKind, role: Role, missing: Vec<String> },
+    #[error("tensor(s) not matching the {kind} {role}: {}", problems.join("; "))]
+    Mismatch { kind: ModelKind, role: Role, problems: Vec<String> },
+    #[error("file holds tensor(s) the {kind} {role} does not have: {}", unused.join(", "))]
+    Unused { kind: ModelKind, role: Role, unused: Vec<String> },
+    #[error("writing safetensors failed: {0}")]
+    Write(String),
+}
+
+/// Reads the header's [`WeightsInfo`] without touching the tensors.
+pub fn read_info(bytes: &[u8]) -> Result<WeightsInfo, WeightsError> {
+    let json = read_header_entry(bytes)?.ok_or(WeightsError::NoMetadata)?;
+    let info: WeightsInfo =
+        serde_json::from_str(&json).map_err(|e| WeightsError::Metadata(e.to_string()))?;
+    if info.format_version > FORMAT_VERSION {
+        return Err(WeightsError::Version { found: info.format_version });
+    }
+    info.model.validate().map_err(WeightsError::Architecture)?;
+    Ok(info)
+}
+
+fn read_header_entry(bytes: &[u8]) -> Result<Option<String>, WeightsError> {
+    if bytes.len() > MAX_WEIGHTS_BYTES {
+        return Err(WeightsError::TooLarge { size: bytes.len(), limit: MAX_WEIGHTS_BYTES });
+    }
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(bytes)
+        .map_err(|e| WeightsError::Format(e.to_string()))?;
+    Ok(metadata.metadata().as_ref().and_then(|m| m.get(METADATA_KEY).cloned()))
+}
+
+/// Key remappings from burn's module paths to the post's `state_dict` names,
+/// and back.
+fn torch_names(config: &ModelConfig, role: Role) -> (Vec<(String, String)>, Vec<(String, String)>) {
+    match config {
+        ModelConfig::Gan(c) => {
+            let (layers, first) = match role {
+                Role::Generator => (c.generator_hidden.len() + 1, 0),
+                Role::Discriminator => (c.discriminator_hidden.len() + 1, 1),
+            };
+            (0..layers)
+                .map(|i| {
+                    let t = first + 2 * i;
+                    ((format!(r"^layers\.{i}\."), format!("model.{t}.")), (format!(r"^model\.{t}\."), format!("layers.{i}.")))
+                })
+                .unzip()
+        }
+        ModelConfig::Pggan(_) => {
+            let pairs = [("conv", "0"), ("bn", "1")];
+            pairs
+                .iter()
+                .map(|(ours, theirs)| {
+                    (
+                        (format!(r"^layers\.(\d+)\.{ours}\."), format!("layers.$1.{theirs}.")),
+                        (format!(r"^layers\.(\d+)\.{theirs}\."), format!("layers.$1.{ours}.")),
+                    )
+                })
+                .unzip()
+        }
+    }
+}
+
+fn save_module<M: ModuleSnapshot>(module: &M, info: &WeightsInfo, precision: Precision) -> Result<Vec<u8>, WeightsError> {
+    let metadata = serde_json::to_string(info).expect("WeightsInfo serialises");
+    let adapter = match precision {
+        Precision::F32 => BurnToPyTorchAdapter.chain(IdentityAdapter),
+        Precision::F16 => BurnToPyTorchAdapter.chain(HalfPrecisionAdapter::new()),
+    };
+    let mut store = SafetensorsStore::from_bytes(None)
+        .metadata(METADATA_KEY, metadata)
+        .with_to_adapter(adapter);
+    for (from, to) in torch_names(&info.model, info.role).0 {
+        store = store.with_key_remapping(from, to);
+    }
+    module.save_into(&mut store).map_err(|e| WeightsError::Write(e.to_string()))?;
+    store.get_bytes().map_err(|e| WeightsError::Write(e.to_string()))
+}
+
+fn load_module<M: ModuleSnapshot>(
+    module: &mut M,
+    bytes: &[u8],
+    config: &ModelConfig,
+    role: Role,
+) -> Result<(), WeightsError> {
+    if bytes.len() > MAX_WEIGHTS_BYTES {
+        return Err(WeightsError::TooLarge { size: bytes.len(), limit: MAX_WEIGHTS_BYTES });
+    }
+    let mut store = SafetensorsStore::from_bytes(Some(bytes.to_vec()))
+        .with_from_adapter(PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32)))
+        // Problems come back in the result, to be reported below with the model's name.
+        .validate(false)
+        .allow_partial(true);
+    for (from, to) in torch_names(config, role).1 {
+        store = store.with_key_remapping(from, to);
+    }
+    let result = module.load_from(&mut store).map_err(|e| WeightsError::Format(e.to_string()))?;
+    let kind = config.kind();
+    if !result.errors.is_empty() {
+        let problems = result.errors.iter().map(|e| e.to_string()).collect();
+        return Err(WeightsError::Mismatch { kind, role, problems });
+    }
+    if !result.missing.is_empty() {
+        let missing = result.missing.iter().map(|(path, _)| path.clone()).collect();
+        return Err(WeightsError::Missing { kind, role, missing });
+    }
+    let unused: Vec<String> =
+        result.unused.into_iter().filter(|name| !name.ends_with("num_batches_tracked")).collect();
+    if !unused.is_empty() {
+        return Err(WeightsError::Unused { kind, role, unused });
+    }
+    Ok(())
+}
+
+/// Checks that the header describes the expected kind of network.
+fn expect(info: &WeightsInfo, role: Role, kind: Option<ModelKind>) -> Result<(), WeightsError> {
+    let found_model = info.model.kind();
+    if info.role != role || kind.is_some_and(|k| k != found_model) {
+        return Err(WeightsError::WrongModel {
+            expected_model: kind.unwrap_or(found_model),
+            expected_role: role,
+            found_model,
+            found_role: info.role,
+        });
+    }
+    Ok(())
+}
+
+/// A generator as safetensors bytes, with `training` facts in the header.
+pub fn save_generator(
+    generator: &Generator,
+    config: &ModelConfig,
+    training: Option<TrainingFacts>,
+    precision: Precision,
+) -> Result<Vec<u8>, WeightsError> {
+    let info = WeightsInfo::new(Role::Generator, config.clone(), training);
+    expect(&info, Role::Generator, Some(generator.kind()))?;
+    match generator {
+        Generator::Gan(g) => save_module(g, &info, precision),
+        Generator::Pggan(g) => save_module(g, &info, precision),
+    }
+}
+
+/// A discriminator as safetensors bytes.
+pub fn save_discriminator(
+    discriminator: &Discriminator,
+    config: &ModelConfig,
+    precision: Precision,
+) -> Result<Vec<u8>, WeightsError> {
+    let info = WeightsInfo::new(Role::Discriminator, config.clone(), None);
+    expect(&info, Role::Discriminator, Some(discriminator.kind()))?;
+    match discriminator {
+        Discriminator::Gan(d) => save_module(d, &info, precision),
+        Discriminator::Pggan(d) => save_module(d, &info, precision),
+    }
+}
+
+/// Builds the generator a file describes and loads its weights.
+/// `kind`, when given, is the architecture the caller expects.
+pub fn load_generator(
+    bytes: &[u8],
+    kind: Option<ModelKind>,
+    device: &Device,
+) -> Result<(Generator, WeightsInfo), WeightsError> {
+    let info = read_info(bytes)?;
+    expect(&info, Role::Generator, kind)?;
+    let generator = load_generator_as(bytes, &info.model, device)?;
+    Ok((generator, info))
+}
+
+/// Loads generator weights into the architecture `config`, whatever the
+/// header says: for files saved by PyTorch, which carry no architecture.
+pub fn load_generator_as(bytes: &[u8], config: &ModelConfig, device: &Device) -> Result<Generator, WeightsError> {
+    let mut generator = config.init_generator(device);
+    match &mut generator {
+        Generator::Gan(g) => load_module(g, bytes, config, Role::Generator)?,
+        Generator::Pggan(g) => load_module(g, bytes, config, Role::Generator)?,
+    }
+    Ok(generator)
+}
+
+/// Builds the discriminator a file describes and loads its weights.
+pub fn load_discriminator(
+    bytes: &[u8],
+    kind: Option<ModelKind>,
+    device: &Device,
+) -> Result<(Discriminator, WeightsInfo), WeightsError> {
+    let info = read_info(bytes)?;
+    expect(&info, Role::Discriminator, kind)?;
+    let discriminator = load_discriminator_as(bytes, &info.model, device)?;
+    Ok((discriminator, info))
+}
+
+/// Loads discriminator weights into the architecture `config`.
+pub fn load_discriminator_as(bytes: &[u8], config: &ModelConfig, device: &Device) -> Result<Discriminator, WeightsError> {
+    let mut discriminator = config.init_discriminator(device);
+    match &mut discriminator {
+        Discriminator::Gan(d) => load_module(d, bytes, config, Role::Discriminator)?,
+        Discriminator::Pggan(d) => load_module(d, bytes, config, Role::Discriminator)?,
+    }
+    Ok(discriminator)
+}

@@ -1,0 +1,210 @@
+//! The weights format: bitwise round trips, the PyTorch name/shape contract,
+//! and clear refusals of files that do not fit.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{device, real_batch, values};
+use safetensors::SafeTensors;
+use shared::burn::prelude::*;
+use shared::models::Generator;
+use shared::weights::{self, Precision, Role, WeightsError};
+use shared::{GanTrainer, ModelConfig, ModelKind, PgganConfig, Recipe, latent};
+
+/// name -> (shape, dtype, bytes) of every tensor in a file.
+fn tensors(bytes: &[u8]) -> BTreeMap<String, (Vec<usize>, String, Vec<u8>)> {
+    SafeTensors::deserialize(bytes)
+        .unwrap()
+        .tensors()
+        .into_iter()
+        .map(|(name, t)| (name, (t.shape().to_vec(), format!("{:?}", t.dtype()), t.data().to_vec())))
+        .collect()
+}
+
+/// A trainer after one step, so BatchNorm running statistics are not trivial.
+fn trained(kind: ModelKind) -> GanTrainer {
+    let device = device();
+    let config = ModelConfig::post(kind);
+    let mut trainer = GanTrainer::new(&config, Recipe::stable(), 3, &device);
+    let z = latent::to_tensor(latent::noise(0, 8, 100), 100, &device);
+    trainer.step(real_batch(8, config.image_size(), &device), z);
+    trainer
+}
+
+#[test]
+fn weights_round_trip_bitwise() {
+    let device = device();
+    for kind in [ModelKind::Gan, ModelKind::Pggan] {
+        let config = ModelConfig::post(kind);
+        let trainer = trained(kind);
+        let g = trainer.generator.valid();
+        let bytes = weights::save_generator(&g, &config, None, Precision::F32).unwrap();
+        let (loaded, info) = weights::load_generator(&bytes, Some(kind), &device).unwrap();
+        assert_eq!(info.model, config);
+        assert_eq!(info.role, Role::Generator);
+        let again = weights::save_generator(&loaded, &config, None, Precision::F32).unwrap();
+        assert_eq!(tensors(&bytes), tensors(&again), "{kind}: generator changed in a round trip");
+        let z = latent::to_tensor(latent::noise(5, 4, 100), 100, &device);
+        assert_eq!(values(g.generate(z.clone())), values(loaded.generate(z)), "{kind}: outputs differ");
+
+        let d = trainer.discriminator.valid();
+        let bytes = weights::save_discriminator(&d, &config, Precision::F32).unwrap();
+        let (loaded, _) = weights::load_discriminator(&bytes, Some(kind), &device).unwrap();
+        let again = weights::save_discriminator(&loaded, &config, Precision::F32).unwrap();
+        assert_eq!(tensors(&bytes), tensors(&again), "{kind}: discriminator changed in a round trip");
+    }
+}
+
+fn shapes(bytes: &[u8]) -> BTreeMap<String, Vec<usize>> {
+    tensors(bytes).into_iter().map(|(k, (shape, _, _))| (k, shape)).collect()
+}
+
+fn expect(pairs: &[(&str, &[usize])]) -> BTreeMap<String, Vec<usize>> {
+    pairs.iter().map(|(k, s)| (k.to_string(), s.to_vec())).collect()
+}
+
+#[test]
+fn files_use_the_names_and_layouts_of_the_posts_state_dict() {
+    let gan = trained(ModelKind::Gan);
+    let config = ModelConfig::post(ModelKind::Gan);
+    let g = weights::save_generator(&gan.generator.valid(), &config, None, Precision::F32).unwrap();
+    assert_eq!(
+        shapes(&g),
+        expect(&[
+            ("model.0.weight", &[256, 100]),
+            ("model.0.bias", &[256]),
+            ("model.2.weight", &[512, 256]),
+            ("model.2.bias", &[512]),
+            ("model.4.weight", &[1024, 512]),
+            ("model.4.bias", &[1024]),
+            ("model.6.weight", &[784, 1024]),
+            ("model.6.bias", &[784]),
+        ])
+    );
+    // Linear weights are stored [out, in]: transposed from burn's [in, out].
+    let Generator::Gan(inner) = gan.generator.valid() else { unreachable!() };
+    let ours = values(inner.layers[0].weight.val()); // [100, 256]
+    let (_, _, stored) = &tensors(&g)["model.0.weight"];
+    let stored: Vec<f32> = stored.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    assert_eq!(stored[1], ours[256], "file[0][1] is burn's [1][0]");
+    assert_eq!(stored[100], ours[1], "file[1][0] is burn's [0][1]");
+
+    let d = weights::save_discriminator(&gan.discriminator.valid(), &config, Precision::F32).unwrap();
+    assert_eq!(
+        shapes(&d),
+        expect(&[
+            ("model.1.weight", &[1024, 784]),
+            ("model.1.bias", &[1024]),
+            ("model.3.weight", &[512, 1024]),
+            ("model.3.bias", &[512]),
+            ("model.5.weight", &[1, 512]),
+            ("model.5.bias", &[1]),
+        ])
+    );
+
+    let pg = trained(ModelKind::Pggan);
+    let config = ModelConfig::post(ModelKind::Pggan);
+    let g = weights::save_generator(&pg.generator.valid(), &config, None, Precision::F32).unwrap();
+    let bn = |i: usize, n: usize| {
+        ["weight", "bias", "running_mean", "running_var"].map(|p| (format!("layers.{i}.1.{p}"), vec![n]))
+    };
+    let mut want: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, shape) in [[100, 512, 4, 4], [512, 256, 4, 4], [256, 128, 4, 4], [128, 1, 4, 4]].iter().enumerate() {
+        want.insert(format!("layers.{i}.0.weight"), shape.to_vec());
+    }
+    for (i, n) in [(0, 512), (1, 256), (2, 128)] {
+        want.extend(bn(i, n));
+    }
+    assert_eq!(shapes(&g), want);
+
+    let d = weights::save_discriminator(&pg.discriminator.valid(), &config, Precision::F32).unwrap();
+    let mut want: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, shape) in [[128, 1, 4, 4], [256, 128, 4, 4], [512, 256, 4, 4], [1, 512, 4, 4]].iter().enumerate() {
+        want.insert(format!("layers.{i}.0.weight"), shape.to_vec());
+    }
+    for (i, n) in [(0, 128), (1, 256), (2, 512)] {
+        want.extend(bn(i, n));
+    }
+    assert_eq!(shapes(&d), want);
+
+    // The architecture travels in the header.
+    let info = weights::read_info(&g).unwrap();
+    assert_eq!(info.model, config);
+}
+
+#[test]
+fn half_precision_halves_the_size_and_keeps_the_digits() {
+    let device = device();
+    let config = ModelConfig::post(ModelKind::Gan);
+    let g = trained(ModelKind::Gan).generator.valid();
+    let full = weights::save_generator(&g, &config, None, Precision::F32).unwrap();
+    let half = weights::save_generator(&g, &config, None, Precision::F16).unwrap();
+    assert!(half.len() < full.len() * 52 / 100, "{} vs {}", half.len(), full.len());
+    assert!(tensors(&half).values().all(|(_, dtype, _)| dtype == "F16"));
+    let (loaded, _) = weights::load_generator(&half, None, &device).unwrap();
+    let z = latent::to_tensor(latent::noise(2, 8, 100), 100, &device);
+    let (a, b) = (values(g.generate(z.clone())), values(loaded.generate(z)));
+    let max_diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+    assert!(max_diff < 1e-2, "f16 weights changed pixels by {max_diff}");
+}
+
+/// Rewrites a file keeping the tensors `keep` accepts, with `metadata`.
+fn rewrite(bytes: &[u8], keep: impl Fn(&str) -> bool, metadata: Option<std::collections::HashMap<String, String>>) -> Vec<u8> {
+    let st = SafeTensors::deserialize(bytes).unwrap();
+    let kept: Vec<(String, safetensors::tensor::TensorView)> =
+        st.tensors().into_iter().filter(|(name, _)| keep(name)).collect();
+    safetensors::serialize(kept, metadata).unwrap()
+}
+
+#[test]
+fn files_that_do_not_fit_are_refused_with_what_is_wrong() {
+    let device = device();
+    let gan = trained(ModelKind::Gan);
+    let gan_config = ModelConfig::post(ModelKind::Gan);
+    let g = weights::save_generator(&gan.generator.valid(), &gan_config, None, Precision::F32).unwrap();
+    let d = weights::save_discriminator(&gan.discriminator.valid(), &gan_config, Precision::F32).unwrap();
+
+    let err = weights::load_generator(&d, None, &device).unwrap_err();
+    assert!(matches!(err, WeightsError::WrongModel { found_role: Role::Discriminator, .. }), "{err}");
+    assert_eq!(err.to_string(), "this file holds a gan discriminator, expected a gan generator");
+
+    let err = weights::load_generator(&g, Some(ModelKind::Pggan), &device).unwrap_err();
+    assert_eq!(err.to_string(), "this file holds a gan generator, expected a pggan generator");
+
+    // The GAN's file forced into the conv architecture: nothing matches.
+    let pggan = ModelConfig::post(ModelKind::Pggan);
+    let err = weights::load_generator_as(&g, &pggan, &device).unwrap_err();
+    assert!(matches!(err, WeightsError::Missing { .. }), "{err}");
+
+    let info = Some(weights::read_info(&g).unwrap()).map(|i| {
+        [(weights::METADATA_KEY.to_string(), serde_json::to_string(&i).unwrap())].into_iter().collect()
+    });
+    let missing = rewrite(&g, |n| n != "model.4.bias", info.clone());
+    let err = weights::load_generator(&missing, None, &device).unwrap_err();
+    assert!(matches!(&err, WeightsError::Missing { missing, .. } if missing.len() == 1), "{err}");
+    assert!(err.to_string().contains("layers.2.bias"), "names the missing tensor: {err}");
+
+    // A file for a smaller latent has the wrong shape for the post's model.
+    let small = ModelConfig::Gan(shared::GanConfig { latent_dim: 64, ..Default::default() });
+    let (g64, _) = small.init(shared::InitScheme::Dcgan, 0, &device);
+    let g64 = weights::save_generator(&g64, &small, None, Precision::F32).unwrap();
+    let err = weights::load_generator_as(&g64, &gan_config, &device).unwrap_err();
+    assert!(matches!(err, WeightsError::Mismatch { .. }), "{err}");
+    assert!(err.to_string().contains("[64, 256]") || err.to_string().contains("64"), "{err}");
+
+    let no_header = rewrite(&g, |_| true, None);
+    assert!(matches!(weights::load_generator(&no_header, None, &device), Err(WeightsError::NoMetadata)));
+    // ...but it loads once the architecture is named, as a PyTorch save does.
+    weights::load_generator_as(&no_header, &gan_config, &device).unwrap();
+
+    let err = weights::load_generator(b"definitely not safetensors", None, &device).unwrap_err();
+    assert!(matches!(err, WeightsError::Format(_)), "{err}");
+
+    let bad_meta = rewrite(&g, |_| true, Some([(weights::METADATA_KEY.to_string(), "{\"role\":1}".into())].into()));
+    assert!(matches!(weights::read_info(&bad_meta), Err(WeightsError::Metadata(_))));
+
+    let empty = ModelConfig::Pggan(PgganConfig { latent_dim: 100, channels: vec![] });
+    let weird = rewrite(&g, |_| true, Some([(weights::METADATA_KEY.to_string(), serde_json::to_string(&weights::WeightsInfo::new(Role::Generator, empty, None)).unwrap())].into()));
+    assert!(matches!(weights::read_info(&weird), Err(WeightsError::Architecture(_))));
+}

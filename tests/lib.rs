@@ -1,0 +1,44 @@
+//! Helpers for the cross-crate tests: where the handed-over data and peers
+//! are, and whether a Python with PyTorch is at hand.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The folder handed over beside the repository (`../shared`), or `$HANDOVER_DIR`.
+pub fn handover_dir() -> PathBuf {
+    std::env::var_os("HANDOVER_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
+}
+
+/// The post's PyTorch code, runnable.
+pub fn peer_script() -> PathBuf {
+    handover_dir().join("peers/seed_gan.py")
+}
+
+/// `python3` when it can import torch, torchvision and safetensors; else `None`
+/// and a line saying why, so a skipped check is visible in the test output.
+pub fn python_with_torch() -> Option<Command> {
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let probe = Command::new(&python)
+        .args(["-c", "import torch, torchvision, safetensors.torch"])
+        .output();
+    match probe {
+        Ok(out) if out.status.success() => Some(Command::new(python)),
+        _ => {
+            eprintln!("SKIPPED: {python} cannot import torch, torchvision and safetensors");
+            None
+        }
+    }
+}
+
+/// Writes f32 values as raw little-endian bytes.
+pub fn write_f32(path: &std::path::Path, values: &[f32]) {
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Reads raw little-endian f32 values.
+pub fn read_f32(path: &std::path::Path) -> Vec<f32> {
+    std::fs::read(path).unwrap().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+}

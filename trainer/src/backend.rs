@@ -1,0 +1,80 @@
+//! Chooses the device: burn-wgpu on a GPU when there is one, else burn's
+//! `flex` CPU backend with a one-line notice. `--backend` forces either.
+
+use anyhow::{Context, bail};
+use burn::tensor::Device;
+use burn::tensor::wgpu::wgpu;
+use clap::ValueEnum;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// wgpu when a GPU adapter is found, else the CPU.
+    #[default]
+    Auto,
+    /// burn-wgpu, on whatever adapter wgpu finds (a software one included).
+    Wgpu,
+    /// burn's `flex` CPU backend.
+    Cpu,
+}
+
+/// The device to run on and a short description of it.
+pub struct Selected {
+    pub device: Device,
+    pub description: String,
+}
+
+/// Adapters wgpu can see, over every native graphics API.
+fn adapters() -> Vec<wgpu::AdapterInfo> {
+    [wgpu::Backend::Vulkan, wgpu::Backend::Metal, wgpu::Backend::Dx12, wgpu::Backend::Gl]
+        .into_iter()
+        .flat_map(|api| {
+            let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+                backends: api.into(),
+                ..wgpu::InstanceDescriptor::new_without_display_handle()
+            });
+            pollster::block_on(instance.enumerate_adapters(api.into()))
+                .iter()
+                .map(wgpu::Adapter::get_info)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn describe(info: &wgpu::AdapterInfo) -> String {
+    format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
+}
+
+fn cpu() -> Selected {
+    Selected { device: Device::flex(), description: "CPU (burn flex)".into() }
+}
+
+fn wgpu_device(info: &wgpu::AdapterInfo) -> anyhow::Result<Selected> {
+    let device = Device::wgpu_options().init().context("initialising burn-wgpu")?;
+    Ok(Selected { device, description: format!("GPU via burn-wgpu: {}", describe(info)) })
+}
+
+pub fn select(choice: Backend) -> anyhow::Result<Selected> {
+    match choice {
+        Backend::Cpu => Ok(cpu()),
+        Backend::Wgpu => {
+            let found = adapters();
+            let best = found
+                .iter()
+                .find(|a| a.device_type != wgpu::DeviceType::Cpu)
+                .or(found.first());
+            match best {
+                Some(info) => wgpu_device(info),
+                None => bail!("--backend wgpu: wgpu found no adapter (no Vulkan, Metal, DX12 or GL driver)"),
+            }
+        }
+        Backend::Auto => match adapters().iter().find(|a| a.device_type != wgpu::DeviceType::Cpu) {
+            Some(info) => wgpu_device(info),
+            None => {
+                eprintln!("notice: no GPU adapter found; training on the CPU (burn flex backend)");
+                Ok(cpu())
+            }
+        },
+    }
+}

@@ -1,0 +1,387 @@
+//! `train`: the training loop, its progress display and its run folder.
+//!
+//! A run folder holds `config.json`, `losses.csv` (one row per step),
+//! `samples/epoch_NNN.png` (an 8x8 grid from a fixed latent),
+//! `checkpoint.mpk` (everything `--resume` needs) and, at the end,
+//! `generator.safetensors` and `discriminator.safetensors`.
+
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use burn::prelude::*;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use shared::latent::{self, stream};
+use shared::mnist::Split;
+use shared::weights::{self, Precision, TrainingFacts};
+use shared::{GanTrainer, ModelConfig, ModelKind, Recipe};
+
+use crate::backend::{self, Backend};
+use crate::checkpoint::{self, Progress};
+use crate::sample::{generate_grid, write_png};
+use crate::{DataArgs, ModelArg, data, files};
+
+/// Images in the fixed-latent grid written during training.
+const GRID_SAMPLES: usize = 64;
+/// Steps whose losses are read back from the device together.
+const READBACK_EVERY: usize = 20;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecipeArg {
+    /// DCGAN practice: N(0, 0.02) init, BCE on logits, real labels 0.9.
+    Stable,
+    /// The post, literally: PyTorch init, Sigmoid + BCELoss, hard labels.
+    Post,
+}
+
+impl RecipeArg {
+    fn recipe(self) -> Recipe {
+        match self {
+            RecipeArg::Stable => Recipe::stable(),
+            RecipeArg::Post => Recipe::post(),
+        }
+    }
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct TrainArgs {
+    /// Which model to train [default: gan]
+    #[arg(long, value_enum, conflicts_with = "resume")]
+    pub model: Option<ModelArg>,
+    /// Training recipe [default: stable]
+    #[arg(long, value_enum, conflicts_with = "resume")]
+    pub recipe: Option<RecipeArg>,
+    /// Epochs to train (with --resume: the new total) [default: 30 for gan, 10 for pggan]
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Images per batch [default: 64]
+    #[arg(long, conflicts_with = "resume")]
+    pub batch_size: Option<usize>,
+    /// Adam learning rate [default: the recipe's, 2e-4]
+    #[arg(long, conflicts_with = "resume")]
+    pub lr: Option<f64>,
+    /// Size of the latent vector [default: 100]
+    #[arg(long, conflicts_with = "resume")]
+    pub latent_dim: Option<usize>,
+    /// Seed of initial weights, data order and noise [default: 0]
+    #[arg(long, conflicts_with = "resume")]
+    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Run folder [default: runs/<model>]
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
+    pub run_dir: Option<PathBuf>,
+    /// Write a sample grid every N epochs (and after the last) [default: 1]
+    #[arg(long, value_name = "N")]
+    pub sample_every: Option<usize>,
+    /// Device to train on.
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    pub backend: Backend,
+    /// Continue the run in this folder exactly where its checkpoint left off.
+    #[arg(long, value_name = "RUN")]
+    pub resume: Option<PathBuf>,
+    /// Stop after this many steps in all (a short try, or a smoke test).
+    #[arg(long, value_name = "STEPS")]
+    pub max_steps: Option<u64>,
+    /// Copy the final generator here [default: web/weights/<model>.safetensors when ./web exists]
+    #[arg(long, value_name = "FILE", conflicts_with = "no_export")]
+    pub export: Option<PathBuf>,
+    /// Do not copy the final generator for the web demo.
+    #[arg(long)]
+    pub no_export: bool,
+}
+
+/// Everything that defines a run; saved as `config.json` in its folder.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    pub model: ModelConfig,
+    pub recipe: Recipe,
+    pub seed: u64,
+    pub batch_size: usize,
+    pub epochs: usize,
+    pub sample_every: usize,
+    pub data_dir: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_steps: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<PathBuf>,
+}
+
+pub fn default_epochs(kind: ModelKind) -> usize {
+    match kind {
+        ModelKind::Gan => 30,
+        ModelKind::Pggan => 10,
+    }
+}
+
+fn new_config(args: &TrainArgs) -> anyhow::Result<(RunConfig, PathBuf)> {
+    let kind: ModelKind = args.model.unwrap_or(ModelArg::Gan).into();
+    let mut model = ModelConfig::post(kind);
+    if let Some(dim) = args.latent_dim {
+        match &mut model {
+            ModelConfig::Gan(c) => c.latent_dim = dim,
+            ModelConfig::Pggan(c) => c.latent_dim = dim,
+        }
+    }
+    model.validate().map_err(|e| anyhow::anyhow!("--latent-dim: {e}"))?;
+    let mut recipe = args.recipe.unwrap_or(RecipeArg::Stable).recipe();
+    if let Some(lr) = args.lr {
+        if !(lr.is_finite() && lr > 0.0) {
+            bail!("--lr must be a positive number, got {lr}");
+        }
+        recipe.lr = lr;
+    }
+    let batch_size = args.batch_size.unwrap_or(64);
+    if batch_size < 2 {
+        bail!("--batch-size must be at least 2 (BatchNorm needs two images), got {batch_size}");
+    }
+    let export = match (&args.export, args.no_export) {
+        (_, true) => None,
+        (Some(path), false) => Some(path.clone()),
+        (None, false) => Path::new("web").is_dir().then(|| default_export(kind)),
+    };
+    let config = RunConfig {
+        model,
+        recipe,
+        seed: args.seed.unwrap_or(0),
+        batch_size,
+        epochs: args.epochs.unwrap_or(default_epochs(kind)),
+        sample_every: args.sample_every.unwrap_or(1).max(1),
+        data_dir: data::data_dir(&args.data),
+        max_steps: args.max_steps,
+        export,
+    };
+    let run_dir = args.run_dir.clone().unwrap_or_else(|| PathBuf::from("runs").join(kind.name()));
+    Ok((config, run_dir))
+}
+
+/// Where the web demo looks for a model's generator.
+pub fn default_export(kind: ModelKind) -> PathBuf {
+    PathBuf::from("web").join("weights").join(format!("{kind}.safetensors"))
+}
+
+fn checkpoint_path(run_dir: &Path) -> PathBuf {
+    run_dir.join("checkpoint.mpk")
+}
+
+/// Steps in one epoch: the last, partial batch is kept, as PyTorch's DataLoader does.
+fn steps_per_epoch(n: usize, batch_size: usize) -> usize {
+    n.div_ceil(batch_size)
+}
+
+pub fn train(args: TrainArgs) -> anyhow::Result<()> {
+    let selected = backend::select(args.backend)?;
+    let device = selected.device.clone();
+
+    // A fresh run, or the one in --resume's folder.
+    let (config, run_dir, mut progress, mut noise_rng, mut trainer) = match &args.resume {
+        Some(run_dir) => {
+            let restored = checkpoint::load(&checkpoint_path(run_dir), &device)
+                .with_context(|| format!("resuming {}", run_dir.display()))?;
+            let mut config = restored.config;
+            if let Some(epochs) = args.epochs {
+                config.epochs = epochs;
+            }
+            if let Some(every) = args.sample_every {
+                config.sample_every = every.max(1);
+            }
+            config.max_steps = args.max_steps;
+            if args.data.data_dir.is_some() {
+                config.data_dir = data::data_dir(&args.data);
+            }
+            if args.no_export {
+                config.export = None;
+            } else if let Some(path) = &args.export {
+                config.export = Some(path.clone());
+            }
+            println!(
+                "resuming {} at epoch {}, batch {} (step {})",
+                run_dir.display(),
+                restored.progress.epoch + 1,
+                restored.progress.batch,
+                restored.progress.step
+            );
+            (config, run_dir.clone(), restored.progress, restored.noise_rng, restored.trainer)
+        }
+        None => {
+            let (config, run_dir) = new_config(&args)?;
+            if checkpoint_path(&run_dir).exists() {
+                bail!(
+                    "{} already holds a run; continue it with --resume {} or choose another --run-dir",
+                    run_dir.display(),
+                    run_dir.display()
+                );
+            }
+            let trainer = GanTrainer::new(&config.model, config.recipe.clone(), config.seed, &device);
+            let progress = Progress { epoch: 0, batch: 0, step: 0 };
+            let rng = latent::rng(config.seed, stream::TRAIN_NOISE);
+            (config, run_dir, progress, rng, trainer)
+        }
+    };
+    let kind = config.model.kind();
+    let side = config.model.image_size();
+    let dim = config.model.latent_dim();
+
+    println!("device: {}", selected.description);
+    println!(
+        "model: {kind} ({side}x{side}), recipe: {:?} init, {:?} loss, real label {}, lr {}",
+        config.recipe.init, config.recipe.loss, config.recipe.real_label, config.recipe.lr
+    );
+    let dataset = data::load(&config.data_dir, Split::Train)
+        .with_context(|| format!("loading MNIST from {}", config.data_dir.display()))?;
+    let n = dataset.images.count;
+    let images = dataset.images.to_tensor(side, &device);
+    let steps = steps_per_epoch(n, config.batch_size);
+    println!(
+        "data: {n} MNIST training images from {}, {steps} steps of {} per epoch",
+        config.data_dir.display(),
+        config.batch_size
+    );
+
+    // Nothing is written before everything above has succeeded.
+    std::fs::create_dir_all(run_dir.join("samples"))
+        .with_context(|| format!("cannot create run folder {}", run_dir.display()))?;
+    files::write_atomic(&run_dir.join("config.json"), serde_json::to_string_pretty(&config)?.as_bytes())?;
+    let mut log = LossLog::open(&run_dir.join("losses.csv"), progress.step)?;
+    println!("run folder: {} (config.json, losses.csv, samples/, checkpoint.mpk)", run_dir.display());
+    let grid_noise = latent::noise(config.seed, GRID_SAMPLES, dim);
+
+    let started = Instant::now();
+    let mut stopped_early = false;
+    while progress.epoch < config.epochs {
+        let order = latent::epoch_order(config.seed, progress.epoch, n);
+        let bar = epoch_bar(steps as u64, progress.epoch, config.epochs);
+        bar.set_position(progress.batch as u64);
+        let mut pending = Vec::new();
+        while progress.batch < steps {
+            let start = progress.batch * config.batch_size;
+            let batch = &order[start..(start + config.batch_size).min(n)];
+            let indices = Tensor::<1, Int>::from_data(TensorData::new(batch.to_vec(), [batch.len()]), &device);
+            let real = images.clone().select(0, indices);
+            let z = latent::to_tensor(latent::draw(&mut noise_rng, batch.len() * dim), dim, &device);
+            pending.push(trainer.step(real, z).stacked());
+            progress.batch += 1;
+            progress.step += 1;
+            bar.inc(1);
+            let stop = config.max_steps.is_some_and(|m| progress.step >= m);
+            if pending.len() == READBACK_EVERY || progress.batch == steps || stop {
+                let last = log.append(progress.epoch, progress.step, std::mem::take(&mut pending))?;
+                bar.set_message(format!("D {:.3}  G {:.3}  D(x) {:.2}  D(G(z)) {:.2}", last[0], last[1], last[2], last[3]));
+            }
+            if stop {
+                stopped_early = progress.batch < steps || progress.epoch + 1 < config.epochs;
+                break;
+            }
+        }
+        bar.finish();
+        let epoch_done = progress.batch == steps;
+        if epoch_done {
+            progress.epoch += 1;
+            progress.batch = 0;
+        }
+        let last_epoch = progress.epoch == config.epochs;
+        if epoch_done && (progress.epoch % config.sample_every == 0 || last_epoch) || stopped_early {
+            let name = format!("epoch_{:03}.png", progress.epoch);
+            let grid = generate_grid(&trainer.generator.valid(), &grid_noise, dim, side, &device)?;
+            write_png(&run_dir.join("samples").join(&name), &grid, 2)?;
+        }
+        log.flush()?;
+        checkpoint::save(&checkpoint_path(&run_dir), &config, &progress, &noise_rng, &trainer)?;
+        if stopped_early {
+            break;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+
+    let facts = TrainingFacts {
+        recipe: config.recipe.clone(),
+        seed: config.seed,
+        batch_size: config.batch_size,
+        epochs: progress.epoch,
+        steps: progress.step,
+    };
+    let generator = weights::save_generator(&trainer.generator.valid(), &config.model, Some(facts), Precision::F32)?;
+    let discriminator = weights::save_discriminator(&trainer.discriminator.valid(), &config.model, Precision::F32)?;
+    files::write_atomic(&run_dir.join("generator.safetensors"), &generator)?;
+    files::write_atomic(&run_dir.join("discriminator.safetensors"), &discriminator)?;
+    println!(
+        "{} after {} steps ({:.1} epochs) in {elapsed:.0} s; weights in {}",
+        if stopped_early { "stopped" } else { "done" },
+        progress.step,
+        progress.step as f64 / steps as f64,
+        run_dir.join("generator.safetensors").display()
+    );
+    if let Some(export) = &config.export {
+        files::write_atomic(export, &generator)?;
+        println!("exported the generator for the web demo to {}", export.display());
+    }
+    Ok(())
+}
+
+fn epoch_bar(steps: u64, epoch: usize, epochs: usize) -> ProgressBar {
+    let bar = ProgressBar::new(steps);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "epoch {}/{epochs} [{{bar:30}}] {{pos}}/{{len}} {{per_sec}} ETA {{eta}}  {{msg}}",
+            epoch + 1
+        ))
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+/// `losses.csv`, one row per step, appended as losses are read back.
+struct LossLog {
+    file: std::io::BufWriter<std::fs::File>,
+}
+
+impl LossLog {
+    const HEADER: &str = "step,epoch,d_loss,g_loss,d_real,d_fake";
+
+    /// Opens the log of a run that has done `steps` steps: rows after them
+    /// (written after its last checkpoint) are dropped, so a resumed run's log
+    /// reads as if it had never stopped.
+    fn open(path: &Path, steps: u64) -> anyhow::Result<Self> {
+        let mut kept = vec![Self::HEADER.to_string()];
+        if steps > 0 && path.exists() {
+            let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+            for line in BufReader::new(file).lines().skip(1) {
+                let line = line?;
+                let step: u64 = line.split(',').next().and_then(|s| s.parse().ok()).unwrap_or(u64::MAX);
+                if step <= steps {
+                    kept.push(line);
+                }
+            }
+        }
+        let mut text = kept.join("\n");
+        text.push('\n');
+        files::write_atomic(path, text.as_bytes())?;
+        let file = OpenOptions::new().append(true).open(path).with_context(|| format!("cannot append to {}", path.display()))?;
+        Ok(Self { file: std::io::BufWriter::new(file) })
+    }
+
+    /// Reads back the stacked losses of the last steps (one transfer) and
+    /// appends them; returns the newest row.
+    fn append(&mut self, epoch: usize, last_step: u64, pending: Vec<Tensor<1>>) -> anyhow::Result<[f32; 4]> {
+        let count = pending.len() as u64;
+        let values: Vec<f32> = Tensor::cat(pending, 0).into_data().try_into_vec_as::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let mut last = [0.0; 4];
+        for (i, row) in values.chunks_exact(4).enumerate() {
+            let step = last_step + 1 - count + i as u64;
+            writeln!(self.file, "{step},{},{},{},{},{}", epoch + 1, row[0], row[1], row[2], row[3])?;
+            last.copy_from_slice(row);
+        }
+        Ok(last)
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        Ok(self.file.flush()?)
+    }
+}

@@ -1,0 +1,187 @@
+//! The trainer as a user runs it: train -> sample on a few steps, exact
+//! resume, and clear failures on bad input (CPU backend, real MNIST).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn mnist_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("MNIST_DIR") {
+        return dir.into();
+    }
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/mnist");
+    assert!(dir.is_dir(), "MNIST not found: set MNIST_DIR to the folder with the four .gz files");
+    dir
+}
+
+fn trainer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(args)
+        .env("MNIST_DIR", mnist_dir())
+        .env("RAYON_NUM_THREADS", "2")
+        .output()
+        .expect("the trainer binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = trainer(args);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "trainer {args:?} failed:\n{text}");
+    text
+}
+
+/// Runs a command that must fail cleanly; returns its stderr.
+fn fails(args: &[&str]) -> String {
+    let out = trainer(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "trainer {args:?} should fail");
+    assert!(!stderr.contains("panicked"), "trainer {args:?} panicked:\n{stderr}");
+    stderr
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn loss_rows(run: &Path) -> Vec<String> {
+    std::fs::read_to_string(run.join("losses.csv")).unwrap().lines().skip(1).map(String::from).collect()
+}
+
+/// name -> (shape, bytes) of every tensor in a safetensors file.
+fn tensors(path: &Path) -> Vec<(String, Vec<usize>, Vec<u8>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let mut all: Vec<_> = safetensors::SafeTensors::deserialize(&bytes)
+        .unwrap()
+        .tensors()
+        .into_iter()
+        .map(|(name, t)| (name, t.shape().to_vec(), t.data().to_vec()))
+        .collect();
+    all.sort();
+    all
+}
+
+fn png_size(path: &Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[1..4], b"PNG", "{} is a PNG", path.display());
+    let be = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
+    (be(16), be(20))
+}
+
+#[test]
+fn train_then_sample() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let out = ok(&[
+        "train", "--model", "gan", "--max-steps", "3", "--batch-size", "16", "--backend", "cpu",
+        "--run-dir", s(&run), "--no-export",
+    ]);
+    assert!(out.contains("stopped after 3 steps"), "{out}");
+    for file in ["config.json", "losses.csv", "checkpoint.mpk", "generator.safetensors", "discriminator.safetensors"] {
+        assert!(run.join(file).is_file(), "{file} missing from the run folder");
+    }
+    let rows = loss_rows(&run);
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(rows[2].starts_with("3,1,"), "{rows:?}");
+    // The 8x8 fixed-latent grid: 8 * 28 + 9 * 2 = 242 px, written twice as large.
+    assert_eq!(png_size(&run.join("samples/epoch_000.png")), (484, 484));
+
+    let grid = tmp.path().join("grid.png");
+    let raw = tmp.path().join("digits.raw");
+    let weights = run.join("generator.safetensors");
+    let out = ok(&["sample", "--weights", s(&weights), "--seed", "3", "--count", "10", "--out", s(&grid), "--raw", s(&raw)]);
+    assert!(out.contains("10 gan digits"), "{out}");
+    // 10 digits in a 4-column grid: 4 * 28 + 5 * 2 wide, 3 rows high.
+    assert_eq!(png_size(&grid), (122, 3 * 28 + 4 * 2));
+    let first = std::fs::read(&raw).unwrap();
+    assert_eq!(first.len(), 10 * 784);
+    // The same seed draws the same digits; another seed, others.
+    ok(&["sample", "--weights", s(&weights), "--seed", "3", "--count", "10", "--out", s(&grid), "--raw", s(&raw)]);
+    assert_eq!(std::fs::read(&raw).unwrap(), first);
+    ok(&["sample", "--weights", s(&weights), "--seed", "4", "--count", "10", "--out", s(&grid), "--raw", s(&raw)]);
+    assert_ne!(std::fs::read(&raw).unwrap(), first);
+}
+
+#[test]
+fn resume_continues_exactly() {
+    for model in ["gan", "pggan"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (straight, split) = (tmp.path().join("straight"), tmp.path().join("split"));
+        let common = ["--model", model, "--batch-size", "8", "--backend", "cpu", "--no-export", "--seed", "5"];
+        let run = |dir: &Path, steps: &str| {
+            let mut args = vec!["train", "--max-steps", steps, "--run-dir", s(dir)];
+            args.extend(common);
+            ok(&args);
+        };
+        run(&straight, "5");
+        run(&split, "2");
+        let out = ok(&["train", "--resume", s(&split), "--max-steps", "5", "--backend", "cpu"]);
+        assert!(out.contains("resuming"), "{out}");
+        assert_eq!(loss_rows(&split), loss_rows(&straight), "{model}: resumed losses differ");
+        for file in ["generator.safetensors", "discriminator.safetensors"] {
+            let (a, b) = (tensors(&straight.join(file)), tensors(&split.join(file)));
+            assert!(a == b, "{model}: resumed {file} differs");
+        }
+    }
+}
+
+#[test]
+fn bad_input_fails_cleanly_and_keeps_the_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+
+    let err = fails(&["train", "--backend", "quantum"]);
+    assert!(err.contains("quantum") && err.contains("cpu"), "{err}");
+
+    // A run folder that cannot be created (a file stands in the way).
+    let blocker = tmp.path().join("file");
+    std::fs::write(&blocker, b"x").unwrap();
+    let err = fails(&["train", "--max-steps", "1", "--backend", "cpu", "--run-dir", s(&blocker.join("run")), "--no-export"]);
+    assert!(err.contains("cannot create run folder"), "{err}");
+
+    // A damaged MNIST copy is named, with its checksum.
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    for f in std::fs::read_dir(mnist_dir()).unwrap() {
+        let f = f.unwrap().path();
+        if f.extension().is_some_and(|e| e == "gz") {
+            std::fs::copy(&f, data.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let images = data.join("train-images-idx3-ubyte.gz");
+    let bytes = std::fs::read(&images).unwrap();
+    std::fs::write(&images, &bytes[..bytes.len() / 2]).unwrap();
+    let run = tmp.path().join("run");
+    let err = fails(&["train", "--max-steps", "1", "--backend", "cpu", "--run-dir", s(&run), "--data-dir", s(&data), "--no-export"]);
+    assert!(err.contains("train-images-idx3-ubyte.gz") && err.contains("sha256"), "{err}");
+
+    // A good run, then a resume that fails on bad data: the checkpoint stays as it was.
+    let good = tmp.path().join("good");
+    ok(&["train", "--max-steps", "2", "--batch-size", "8", "--backend", "cpu", "--run-dir", s(&good), "--no-export"]);
+    let checkpoint = std::fs::read(good.join("checkpoint.mpk")).unwrap();
+    let err = fails(&["train", "--resume", s(&good), "--max-steps", "4", "--backend", "cpu", "--data-dir", s(&data)]);
+    assert!(err.contains("sha256"), "{err}");
+    assert_eq!(std::fs::read(good.join("checkpoint.mpk")).unwrap(), checkpoint);
+    let leftovers: Vec<_> = std::fs::read_dir(&good).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(leftovers.iter().all(|n| !n.to_string_lossy().starts_with(".tmp")), "{leftovers:?}");
+
+    // Starting over a run folder is refused.
+    let err = fails(&["train", "--max-steps", "1", "--backend", "cpu", "--run-dir", s(&good), "--no-export"]);
+    assert!(err.contains("--resume"), "{err}");
+
+    // A checkpoint that is not one.
+    let fake = tmp.path().join("fake");
+    std::fs::create_dir(&fake).unwrap();
+    std::fs::write(fake.join("checkpoint.mpk"), b"\x93garbage").unwrap();
+    let err = fails(&["train", "--resume", s(&fake), "--backend", "cpu"]);
+    assert!(err.contains("not a readable mnist-gan checkpoint"), "{err}");
+
+    // Weights of the wrong kind, or not weights at all.
+    let grid = tmp.path().join("g.png");
+    let err = fails(&["sample", "--weights", s(&good.join("discriminator.safetensors")), "--out", s(&grid)]);
+    assert!(err.contains("expected a gan generator"), "{err}");
+    let err = fails(&["sample", "--weights", s(&good.join("generator.safetensors")), "--model", "pggan", "--out", s(&grid)]);
+    assert!(err.contains("expected a pggan generator"), "{err}");
+    let err = fails(&["sample", "--weights", s(&good.join("losses.csv")), "--out", s(&grid)]);
+    assert!(err.contains("not a safetensors file"), "{err}");
+    let err = fails(&["sample", "--weights", s(&tmp.path().join("nope.safetensors")), "--out", s(&grid)]);
+    assert!(err.contains("nope.safetensors"), "{err}");
+    assert!(!grid.exists(), "no output on failure");
+}
