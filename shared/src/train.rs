@@ -150,7 +150,10 @@ impl GanTrainer {
         let fake = self.generator.generate(z.autodiff());
         let (d_loss, real_logits, fake_logits) = self.update_discriminator(real.autodiff(), fake.clone().detach());
 
-        let g_loss = self.recipe.bce(self.discriminator.logits(fake), 1.0);
+        // D judges G's fakes without tracking its own weights' gradients,
+        // which G's update does not use (the post computes and drops them).
+        let judge = self.discriminator.clone().no_grad();
+        let g_loss = self.recipe.bce(judge.logits(fake), 1.0);
         let grads = GradientsParams::from_grads(g_loss.backward(), &self.generator);
         self.generator = self.opt_g.step(self.recipe.lr, self.generator.clone(), grads);
 

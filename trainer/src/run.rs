@@ -88,7 +88,7 @@ pub struct TrainArgs {
     /// Stop after this many steps in all (a short try, or a smoke test).
     #[arg(long, value_name = "STEPS")]
     pub max_steps: Option<u64>,
-    /// Copy the final generator here [default: web/weights/<model>.safetensors when ./web exists]
+    /// Copy the final generator here, in f16 [default: web/weights/<model>.safetensors when ./web exists]
     #[arg(long, value_name = "FILE", conflicts_with = "no_export")]
     pub export: Option<PathBuf>,
     /// Do not copy the final generator for the web demo.
@@ -279,7 +279,15 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
                 break;
             }
         }
-        bar.finish();
+        bar.finish_and_clear();
+        // One line per epoch, also where no progress bar is drawn (logs, CI).
+        let [d, g, d_real, d_fake] = log.take_means();
+        println!(
+            "epoch {}/{}: D {d:.3}  G {g:.3}  D(x) {d_real:.2}  D(G(z)) {d_fake:.2}  ({:.0} s elapsed)",
+            progress.epoch + 1,
+            config.epochs,
+            started.elapsed().as_secs_f64()
+        );
         let epoch_done = progress.batch == steps;
         if epoch_done {
             progress.epoch += 1;
@@ -306,7 +314,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         epochs: progress.epoch,
         steps: progress.step,
     };
-    let generator = weights::save_generator(&trainer.generator.valid(), &config.model, Some(facts), Precision::F32)?;
+    let generator = weights::save_generator(&trainer.generator.valid(), &config.model, Some(facts.clone()), Precision::F32)?;
     let discriminator = weights::save_discriminator(&trainer.discriminator.valid(), &config.model, Precision::F32)?;
     files::write_atomic(&run_dir.join("generator.safetensors"), &generator)?;
     files::write_atomic(&run_dir.join("discriminator.safetensors"), &discriminator)?;
@@ -318,8 +326,10 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         run_dir.join("generator.safetensors").display()
     );
     if let Some(export) = &config.export {
-        files::write_atomic(export, &generator)?;
-        println!("exported the generator for the web demo to {}", export.display());
+        // Half the download for the web page; BatchNorm statistics stay f32.
+        let half = weights::save_generator(&trainer.generator.valid(), &config.model, Some(facts), Precision::F16)?;
+        files::write_atomic(export, &half)?;
+        println!("exported the generator (f16) for the web demo to {}", export.display());
     }
     Ok(())
 }
@@ -340,6 +350,9 @@ fn epoch_bar(steps: u64, epoch: usize, epochs: usize) -> ProgressBar {
 /// `losses.csv`, one row per step, appended as losses are read back.
 struct LossLog {
     file: std::io::BufWriter<std::fs::File>,
+    /// Sums of the four columns since the last [`LossLog::take_means`], and their count.
+    sums: [f64; 4],
+    rows: u64,
 }
 
 impl LossLog {
@@ -364,7 +377,7 @@ impl LossLog {
         text.push('\n');
         files::write_atomic(path, text.as_bytes())?;
         let file = OpenOptions::new().append(true).open(path).with_context(|| format!("cannot append to {}", path.display()))?;
-        Ok(Self { file: std::io::BufWriter::new(file) })
+        Ok(Self { file: std::io::BufWriter::new(file), sums: [0.0; 4], rows: 0 })
     }
 
     /// Reads back the stacked losses of the last steps (one transfer) and
@@ -377,8 +390,17 @@ impl LossLog {
             let step = last_step + 1 - count + i as u64;
             writeln!(self.file, "{step},{},{},{},{},{}", epoch + 1, row[0], row[1], row[2], row[3])?;
             last.copy_from_slice(row);
+            self.sums.iter_mut().zip(row).for_each(|(sum, &v)| *sum += v as f64);
+            self.rows += 1;
         }
         Ok(last)
+    }
+
+    /// Means of the columns over the rows appended since the last call.
+    fn take_means(&mut self) -> [f64; 4] {
+        let means = self.sums.map(|sum| sum / self.rows.max(1) as f64);
+        (self.sums, self.rows) = ([0.0; 4], 0);
+        means
     }
 
     fn flush(&mut self) -> anyhow::Result<()> {
