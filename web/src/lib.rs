@@ -1,0 +1,11 @@
+//! The browser demo: fetches the generators the trainer exported, builds
+//! them with the `shared` crate, generates on WebGPU (the CPU backend where
+//! the browser has none) and draws the digits onto a canvas.
+//!
+//! [`app`] holds everything that needs no DOM and is tested on the host;
+//! `page` (wasm only) wires it to the document.
+
+pub mod app;
+
+#[cfg(target_arch = "wasm32")]
+mod page;
