@@ -45,6 +45,10 @@ impl State {
     fn slot(&self, kind: ModelKind) -> &Slot {
         &self.slots.iter().find(|(k, _)| *k == kind).expect("every model has a slot").1
     }
+
+    fn set_slot(&mut self, kind: ModelKind, slot: Slot) {
+        self.slots.iter_mut().find(|(k, _)| *k == kind).expect("every model has a slot").1 = slot;
+    }
 }
 
 type Shared = Rc<RefCell<State>>;
@@ -103,6 +107,17 @@ impl Page {
         self.context.put_image_data(&data, 0.0, 0.0)
     }
 
+    /// A message drawn on the canvas, so that it never stays blank.
+    fn notice(&self, message: &str) {
+        let (w, h) = (self.canvas.width() as f64, self.canvas.height() as f64);
+        self.context.set_fill_style_str("#202020");
+        self.context.fill_rect(0.0, 0.0, w, h);
+        self.context.set_fill_style_str("#ff8888");
+        self.context.set_font("14px sans-serif");
+        self.context.set_text_align("center");
+        let _ = self.context.fill_text(message, w / 2.0, h / 2.0);
+    }
+
     fn now(&self) -> f64 {
         self.window.performance().map(|p| p.now()).unwrap_or(0.0)
     }
@@ -129,7 +144,12 @@ async fn init_device(window: &Window) -> (Device, &'static str, String) {
     if webgpu_adapter(window).await {
         match Device::wgpu_options().init_async().await {
             Ok(device) => return (device, "webgpu", "WebGPU".into()),
-            Err(e) => return (Device::flex(), "cpu", format!("CPU (WebGPU failed to start: {e})")),
+            Err(e) => {
+                // JS errors carry their whole stack: the first line says what happened.
+                let reason = e.to_string();
+                let reason = reason.lines().next().unwrap_or_default();
+                return (Device::flex(), "cpu", format!("CPU (WebGPU failed to start: {reason})"));
+            }
         }
     }
     (Device::flex(), "cpu", "CPU (this browser offers no WebGPU adapter)".into())
@@ -301,59 +321,81 @@ async fn run() -> Result<(), JsValue> {
         radio.set_checked(true);
     }
 
-    // Download, check and warm up each model; one failing leaves the other usable.
-    for kind in MODELS {
-        let slot = match fetch_bytes(&page.window, &app::weights_url(kind)).await {
-            Ok(bytes) => Slot::from_weights(kind, &bytes, &device),
-            Err(reason) => Slot::fetch_failed(kind, &reason),
-        };
-        let slot = match slot {
-            // A first generation compiles the kernels, so the first click is fast.
-            Slot::Ready { generator, info } => match app::draw_digits(&generator, &info.model, 0, &device).await {
-                Ok(_) => Slot::Ready { generator, info },
-                Err(e) => Slot::Failed(format!("{}: warm-up generation failed: {e}", app::weights_url(kind))),
-            },
-            other => other,
-        };
+    // Download, check and warm up each model, the chosen one first so that its
+    // digits appear before the others have loaded; one failing leaves the others usable.
+    let chosen = state.borrow().model;
+    let order = std::iter::once(chosen).chain(MODELS.into_iter().filter(|&k| k != chosen));
+    let mut started = false;
+    for kind in order {
+        let slot = load_model(&page.window, kind, &device).await;
+        let ready = slot.is_ready();
         if let Slot::Failed(message) = &slot {
             page.error(message);
             if let Ok(radio) = element::<HtmlInputElement>(&page.document, &format!("model-{kind}")) {
                 radio.set_disabled(true);
             }
         }
-        state.borrow_mut().slots.retain(|(k, _)| *k != kind);
-        state.borrow_mut().slots.push((kind, slot));
-    }
-
-    let ready: Vec<ModelKind> = MODELS.into_iter().filter(|&k| state.borrow().slot(k).is_ready()).collect();
-    if ready.is_empty() {
-        page.mark("state", "error");
-        page.text("status", &format!("Device: {description}. No model could be loaded (see below)."));
-        return Ok(());
-    }
-    if !ready.contains(&state.borrow().model) {
-        let kind = ready[0];
-        state.borrow_mut().model = kind;
-        if let Ok(radio) = element::<HtmlInputElement>(&page.document, &format!("model-{kind}")) {
-            radio.set_checked(true);
+        state.borrow_mut().set_slot(kind, slot);
+        if ready && !started {
+            started = true;
+            if kind != chosen {
+                state.borrow_mut().model = kind;
+                if let Ok(radio) = element::<HtmlInputElement>(&page.document, &format!("model-{kind}")) {
+                    radio.set_checked(true);
+                }
+            }
+            wire_events(&page, &state)?;
+            page.text("status", &format!("Device: {description}. Click the digits or press Space for new ones."));
+            page.mark("state", "ready");
+            request_draw(page.clone(), state.clone());
+        } else if ready && state.borrow().model == kind {
+            // The user switched to this model while it was loading.
+            request_draw(page.clone(), state.clone());
         }
     }
-    wire_events(&page, &state)?;
-    page.text("status", &format!("Device: {description}. Click the digits or press Space for new ones."));
-    page.mark("state", "ready");
-    request_draw(page, state);
+    if !started {
+        page.mark("state", "error");
+        page.text("status", &format!("Device: {description}. No model could be loaded (see below)."));
+        page.notice("No model could be loaded");
+    }
+    page.mark("loaded", "all");
     Ok(())
+}
+
+/// Downloads, checks and warms up one model: the warm-up generation compiles
+/// its kernels, so that the first click is as fast as the next.
+async fn load_model(window: &Window, kind: ModelKind, device: &Device) -> Slot {
+    let slot = match fetch_bytes(window, &app::weights_url(kind)).await {
+        Ok(bytes) => Slot::from_weights(kind, &bytes, device),
+        Err(reason) => Slot::fetch_failed(kind, &reason),
+    };
+    match slot {
+        Slot::Ready { generator, info } => match app::draw_digits(&generator, &info.model, 0, device).await {
+            Ok(_) => Slot::Ready { generator, info },
+            Err(e) => Slot::Failed(format!("{}: warm-up generation failed: {e}", app::weights_url(kind))),
+        },
+        other => other,
+    }
 }
 
 #[wasm_bindgen(start)]
 pub fn start() {
-    console_error_panic_hook::set_once();
+    // A panic ends the wasm instance: say so on the page, not only in the console.
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        if let Ok(page) = Page::new() {
+            page.mark("state", "error");
+            page.error(&format!("the demo stopped: {info}"));
+            page.notice("The demo stopped (see below)");
+        }
+    }));
     spawn_local(async {
         if let Err(e) = run().await {
             let message = js_message(e);
             if let Ok(page) = Page::new() {
                 page.mark("state", "error");
                 page.error(&message);
+                page.notice("The demo could not start (see below)");
             }
         }
     });
