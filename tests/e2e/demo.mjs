@@ -194,8 +194,8 @@ for (const mode of ['webgpu', 'cpu']) {
       check(true, `${mode}/${model}: Space drew generation ${d.generation}`);
       times.sort((a, b) => a - b);
       run.clicks[model] = { median_ms: times[2], ms: times };
+      await page.screenshot({ path: path.join(out, `demo-${mode}-${model}.png`), fullPage: true });
     }
-    await page.screenshot({ path: path.join(out, `demo-${mode}.png`), fullPage: true });
     report.runs[mode] = run;
   });
 }
