@@ -81,6 +81,11 @@ impl Page {
         Ok(Self { window, document, body, canvas, context, seed })
     }
 
+    /// The model switch's radio button for `kind`.
+    fn radio(&self, kind: ModelKind) -> Result<HtmlInputElement, JsValue> {
+        element(&self.document, &format!("model-{kind}"))
+    }
+
     fn mark(&self, key: &str, value: &str) {
         let _ = self.body.dataset().set(key, value);
     }
@@ -279,7 +284,7 @@ fn wire_events(page: &Rc<Page>, state: &Shared) -> Result<(), JsValue> {
         Err(e) => p.error(&e),
     })?;
     for kind in MODELS {
-        let radio: HtmlInputElement = element(&page.document, &format!("model-{kind}"))?;
+        let radio = page.radio(kind)?;
         let (p, s) = (page.clone(), state.clone());
         listen(&radio, "change", move |_: web_sys::Event| {
             s.borrow_mut().model = kind;
@@ -317,7 +322,7 @@ async fn run() -> Result<(), JsValue> {
         generations: 0,
     }));
     page.seed.set_value(&state.borrow().seed.to_string());
-    if let Ok(radio) = element::<HtmlInputElement>(&page.document, &format!("model-{}", state.borrow().model)) {
+    if let Ok(radio) = page.radio(state.borrow().model) {
         radio.set_checked(true);
     }
 
@@ -331,7 +336,7 @@ async fn run() -> Result<(), JsValue> {
         let ready = slot.is_ready();
         if let Slot::Failed(message) = &slot {
             page.error(message);
-            if let Ok(radio) = element::<HtmlInputElement>(&page.document, &format!("model-{kind}")) {
+            if let Ok(radio) = page.radio(kind) {
                 radio.set_disabled(true);
             }
         }
@@ -340,7 +345,7 @@ async fn run() -> Result<(), JsValue> {
             started = true;
             if kind != chosen {
                 state.borrow_mut().model = kind;
-                if let Ok(radio) = element::<HtmlInputElement>(&page.document, &format!("model-{kind}")) {
+                if let Ok(radio) = page.radio(kind) {
                     radio.set_checked(true);
                 }
             }
