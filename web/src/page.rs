@@ -238,10 +238,12 @@ fn request_draw(page: Rc<Page>, state: Shared) {
     });
 }
 
-fn new_seed(page: &Page, state: &Shared) {
+/// New latents: a fresh seed, shown in the seed field, and a redraw.
+fn resample(page: &Rc<Page>, state: &Shared) {
     let seed = app::seed_from_unit(js_sys::Math::random());
     state.borrow_mut().seed = seed;
     page.seed.set_value(&seed.to_string());
+    request_draw(page.clone(), state.clone());
 }
 
 fn listen<E>(target: &web_sys::EventTarget, event: &str, handler: impl FnMut(E) + 'static) -> Result<(), JsValue>
@@ -257,23 +259,20 @@ where
 fn wire_events(page: &Rc<Page>, state: &Shared) -> Result<(), JsValue> {
     let (p, s) = (page.clone(), state.clone());
     listen(&page.canvas, "click", move |_: web_sys::MouseEvent| {
-        new_seed(&p, &s);
-        request_draw(p.clone(), s.clone());
+        resample(&p, &s);
     })?;
     let (p, s) = (page.clone(), state.clone());
     listen(&page.document, "keydown", move |e: KeyboardEvent| {
         let typing = e.target().and_then(|t| t.dyn_into::<HtmlInputElement>().ok()).is_some();
         if e.code() == "Space" && !typing {
             e.prevent_default();
-            new_seed(&p, &s);
-            request_draw(p.clone(), s.clone());
+            resample(&p, &s);
         }
     })?;
     let new_button: HtmlElement = element(&page.document, "new")?;
     let (p, s) = (page.clone(), state.clone());
     listen(&new_button, "click", move |_: web_sys::MouseEvent| {
-        new_seed(&p, &s);
-        request_draw(p.clone(), s.clone());
+        resample(&p, &s);
     })?;
     let (p, s) = (page.clone(), state.clone());
     listen(&page.seed, "change", move |_: web_sys::Event| match app::parse_seed(&p.seed.value()) {
