@@ -68,13 +68,21 @@ impl Recipe {
             LossKind::BceWithLogits => logits.clone().mul_scalar(1.0 - target) - log_sigmoid(logits),
             LossKind::SigmoidBce => {
                 let p = sigmoid(logits);
-                let log_p = p.clone().log().clamp_min(-100.0);
-                let log_not_p = p.neg().log1p().clamp_min(-100.0);
-                -(log_p.mul_scalar(target) + log_not_p.mul_scalar(1.0 - target))
+                let not_p = p.clone().neg().add_scalar(1.0);
+                -(clamped_log(p).mul_scalar(target) + clamped_log(not_p).mul_scalar(1.0 - target))
             }
         };
         per_item.mean()
     }
+}
+
+/// `log(x)` clamped at -100 as PyTorch's `BCELoss` does, with its gradient:
+/// zero where `x` is 0 (a naive `log(x).clamp_min(-100)` gives 0 * inf = NaN
+/// there, which a saturated sigmoid reaches within an epoch of the post's recipe).
+fn clamped_log(x: Tensor<2>) -> Tensor<2> {
+    let zero = x.clone().lower_equal_elem(0.0);
+    // log(MIN_POSITIVE) = -87.3, so the clamp is only reached at exactly 0.
+    x.clamp_min(f32::MIN_POSITIVE).log().mask_fill(zero, -100.0)
 }
 
 /// What one step measured, still on the device: read back only when needed.

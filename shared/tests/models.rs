@@ -136,3 +136,20 @@ fn the_two_losses_agree_where_sigmoid_does_not_saturate() {
     assert_eq!(values(post.bce(sure.clone(), 0.0))[0], 100.0);
     assert!((values(stable.bce(sure, 0.0))[0] - 40.0).abs() < 1e-4);
 }
+
+#[test]
+fn a_saturated_sigmoid_gives_zero_gradient_not_nan() {
+    // PyTorch's BCELoss backward divides by max(p (1 - p), 1e-12), so a
+    // sigmoid saturated to exactly 0 or 1 passes back 0, never NaN.
+    let device = device().autodiff();
+    let logits = Tensor::<2>::from_data(TensorData::new(vec![-200.0f32, -40.0, 0.5, 40.0, 200.0], [5, 1]), &device)
+        .require_grad();
+    for target in [0.0, 1.0] {
+        let loss = Recipe::post().bce(logits.clone(), target);
+        let grads = loss.backward();
+        let grad = values(logits.grad(&grads).unwrap().reshape([5]));
+        assert!(grad.iter().all(|g| g.is_finite()), "target {target}: gradient {grad:?}");
+        assert_eq!([grad[0], grad[4]], [0.0, 0.0], "target {target}: saturated items must pass back 0");
+        assert!(grad[2] != 0.0, "target {target}: an unsaturated item must learn");
+    }
+}
