@@ -15,6 +15,8 @@ pub mod stream {
     pub const INIT: u64 = 1;
     /// Latent vectors of training steps.
     pub const TRAIN_NOISE: u64 = 2;
+    /// Latent vectors of the samples metrics are measured on.
+    pub const EVALUATION: u64 = 3;
     /// The order of training examples in epoch `e` is stream `EPOCH_ORDER + e`.
     pub const EPOCH_ORDER: u64 = 1 << 32;
 }

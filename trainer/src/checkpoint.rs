@@ -107,3 +107,14 @@ pub fn load(path: &Path, device: &Device) -> anyhow::Result<Restored> {
         trainer,
     })
 }
+
+/// Only the counters of a checkpoint (e.g. which epoch it holds).
+pub fn read_progress(path: &Path) -> anyhow::Result<Progress> {
+    #[derive(Deserialize)]
+    struct Head {
+        progress: Progress,
+    }
+    let head: Head = rmp_serde::from_slice(&files::read(path)?)
+        .with_context(|| format!("{} is not a readable mnist-gan checkpoint", path.display()))?;
+    Ok(head.progress)
+}

@@ -6,7 +6,9 @@ mod backend;
 mod bench;
 mod checkpoint;
 mod data;
+mod evaluate;
 mod files;
+mod metrics;
 mod run;
 mod sample;
 
@@ -34,6 +36,10 @@ enum Command {
     Sample(sample::SampleArgs),
     /// Median milliseconds per training step of each model.
     Bench(bench::BenchArgs),
+    /// FID, Inception Score and digit coverage of generator weight files.
+    Eval(evaluate::EvalArgs),
+    /// Retrain the MNIST classifier the metrics are measured with.
+    Classifier(evaluate::ClassifierArgs),
 }
 
 /// Which model, on the command line.
@@ -68,6 +74,8 @@ fn main() -> ExitCode {
         Some(Command::Train(args)) => run::train(args),
         Some(Command::Sample(args)) => sample::sample(args),
         Some(Command::Bench(args)) => bench::bench(args),
+        Some(Command::Eval(args)) => evaluate::eval(args),
+        Some(Command::Classifier(args)) => evaluate::train_classifier(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,9 +2,12 @@
 //!
 //! A run folder holds `config.json`, `losses.csv` (one row per step),
 //! `samples/epoch_NNN.png` (an 8x8 grid from a fixed latent),
-//! `checkpoint.mpk` (everything `--resume` needs) and, at the end,
-//! `generator.safetensors` and `discriminator.safetensors`.
+//! `checkpoint.mpk` (everything `--resume` needs), `metrics.csv` (FID, IS and
+//! digit coverage every `--eval-every` epochs), `curves.png` (losses and FID
+//! against epoch), `collapse.json` and `checkpoint-good.mpk` if the run
+//! collapses, and, at the end, `generator.safetensors` and `discriminator.safetensors`.
 
+use std::collections::VecDeque;
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -22,6 +25,9 @@ use shared::{GanTrainer, ModelConfig, ModelKind, Recipe};
 
 use crate::backend::{self, Backend};
 use crate::checkpoint::{self, Progress};
+use crate::evaluate;
+use crate::metrics::collapse::{self, Collapse, Sign};
+use crate::metrics::{Metrics, plot};
 use crate::sample::{generate_grid, write_png};
 use crate::{DataArgs, ModelArg, data, files};
 
@@ -85,6 +91,12 @@ pub struct TrainArgs {
     /// Continue the run in this folder exactly where its checkpoint left off.
     #[arg(long, value_name = "RUN")]
     pub resume: Option<PathBuf>,
+    /// Measure FID, IS and digit coverage every N epochs (and after the last); 0: never [default: 2]
+    #[arg(long, value_name = "N")]
+    pub eval_every: Option<usize>,
+    /// Samples each measurement draws [default: 10000]
+    #[arg(long, value_name = "N")]
+    pub eval_samples: Option<usize>,
     /// Stop after this many steps in all (a short try, or a smoke test).
     #[arg(long, value_name = "STEPS")]
     pub max_steps: Option<u64>,
@@ -106,11 +118,19 @@ pub struct RunConfig {
     pub batch_size: usize,
     pub epochs: usize,
     pub sample_every: usize,
+    #[serde(default)]
+    pub eval_every: usize,
+    #[serde(default = "default_eval_samples")]
+    pub eval_samples: usize,
     pub data_dir: PathBuf,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_steps: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export: Option<PathBuf>,
+}
+
+fn default_eval_samples() -> usize {
+    10_000
 }
 
 pub fn default_epochs(kind: ModelKind) -> usize {
@@ -130,6 +150,9 @@ fn new_config(args: &TrainArgs) -> anyhow::Result<(RunConfig, PathBuf)> {
         }
     }
     model.validate().map_err(|e| anyhow::anyhow!("--latent-dim: {e}"))?;
+    if args.eval_samples.is_some_and(|n| n < 2) {
+        bail!("--eval-samples must be at least 2 (a covariance needs two)");
+    }
     let mut recipe = args.recipe.unwrap_or(RecipeArg::Stable).recipe();
     if let Some(lr) = args.lr {
         if !(lr.is_finite() && lr > 0.0) {
@@ -153,6 +176,8 @@ fn new_config(args: &TrainArgs) -> anyhow::Result<(RunConfig, PathBuf)> {
         batch_size,
         epochs: args.epochs.unwrap_or(default_epochs(kind)),
         sample_every: args.sample_every.unwrap_or(1).max(1),
+        eval_every: args.eval_every.unwrap_or(2),
+        eval_samples: args.eval_samples.unwrap_or_else(default_eval_samples),
         data_dir: data::data_dir(&args.data),
         max_steps: args.max_steps,
         export,
@@ -190,6 +215,12 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
             }
             if let Some(every) = args.sample_every {
                 config.sample_every = every.max(1);
+            }
+            if let Some(every) = args.eval_every {
+                config.eval_every = every;
+            }
+            if let Some(samples) = args.eval_samples {
+                config.eval_samples = samples;
             }
             config.max_steps = args.max_steps;
             if args.data.data_dir.is_some() {
@@ -249,7 +280,13 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create run folder {}", run_dir.display()))?;
     files::write_atomic(&run_dir.join("config.json"), serde_json::to_string_pretty(&config)?.as_bytes())?;
     let mut log = LossLog::open(&run_dir.join("losses.csv"), progress.step)?;
-    println!("run folder: {} (config.json, losses.csv, samples/, checkpoint.mpk)", run_dir.display());
+    let mut metrics_log = MetricsLog::open(&run_dir.join("metrics.csv"), progress.step)?;
+    let mut collapse = read_collapse(&run_dir, progress.step)?;
+    let evaluator = match config.eval_every {
+        0 => None,
+        _ => Some(evaluate::evaluator(None, &DataArgs { data_dir: Some(config.data_dir.clone()) }, &device)?),
+    };
+    println!("run folder: {} (config.json, losses.csv, metrics.csv, curves.png, samples/, checkpoint.mpk)", run_dir.display());
     let grid_noise = latent::noise(config.seed, GRID_SAMPLES, dim);
 
     let started = Instant::now();
@@ -273,6 +310,9 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
             if pending.len() == READBACK_EVERY || progress.batch == steps || stop {
                 let last = log.append(progress.epoch, progress.step, std::mem::take(&mut pending))?;
                 bar.set_message(format!("D {:.3}  G {:.3}  D(x) {:.2}  D(G(z)) {:.2}", last[0], last[1], last[2], last[3]));
+                if let (None, Some(sign)) = (&collapse, log.window_means().and_then(collapse::check_losses)) {
+                    collapse = Some(bar.suspend(|| record_collapse(&run_dir, &progress, sign))?);
+                }
             }
             if stop {
                 stopped_early = progress.batch < steps || progress.epoch + 1 < config.epochs;
@@ -299,8 +339,22 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
             let grid = generate_grid(&trainer.generator.valid(), &grid_noise, dim, side, &device)?;
             write_png(&run_dir.join("samples").join(&name), &grid, 2)?;
         }
+        let due = |every: usize| every > 0 && (progress.epoch % every == 0 || last_epoch);
+        if let Some(evaluator) = evaluator.as_ref().filter(|_| epoch_done && due(config.eval_every) || stopped_early) {
+            let measured = Instant::now();
+            let metrics = evaluator.generator(&trainer.generator.valid(), &config.model, config.eval_samples, config.seed)?;
+            println!("  {}  ({:.1} s)", metrics.summary(), measured.elapsed().as_secs_f64());
+            // Digits are judged on whole epochs only: a short try's are not yet formed.
+            let sign = epoch_done.then(|| collapse::check_metrics(&metrics)).flatten();
+            if let (None, Some(sign)) = (&collapse, sign) {
+                collapse = Some(record_collapse(&run_dir, &progress, sign)?);
+            }
+            let epochs = progress.epoch as f64 + progress.batch as f64 / steps as f64;
+            metrics_log.append(progress.step, epochs, &metrics, collapse.is_some())?;
+        }
         log.flush()?;
         checkpoint::save(&checkpoint_path(&run_dir), &config, &progress, &noise_rng, &trainer)?;
+        plot_curves(&run_dir, &config, collapse.as_ref())?;
         if stopped_early {
             break;
         }
@@ -326,8 +380,19 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         run_dir.join("generator.safetensors").display()
     );
     if let Some(export) = &config.export {
+        // A collapsed generator is not worth shipping: export the last good one.
+        let good = run_dir.join(GOOD_CHECKPOINT);
+        let (generator, facts) = match &collapse {
+            Some(c) if good.exists() => {
+                let restored = checkpoint::load(&good, &device)?;
+                println!("the run collapsed at epoch {}: exporting the generator of epoch {} instead", c.epoch, restored.progress.epoch);
+                let facts = TrainingFacts { epochs: restored.progress.epoch, steps: restored.progress.step, ..facts };
+                (restored.trainer.generator.valid(), facts)
+            }
+            _ => (trainer.generator.valid(), facts),
+        };
         // Half the download for the web page; BatchNorm statistics stay f32.
-        let half = weights::save_generator(&trainer.generator.valid(), &config.model, Some(facts), Precision::F16)?;
+        let half = weights::save_generator(&generator, &config.model, Some(facts), Precision::F16)?;
         files::write_atomic(export, &half)?;
         println!("exported the generator (f16) for the web demo to {}", export.display());
     }
@@ -353,31 +418,20 @@ struct LossLog {
     /// Sums of the four columns since the last [`LossLog::take_means`], and their count.
     sums: [f64; 4],
     rows: u64,
+    /// The last [`LossLog::WINDOW`] rows, which collapse is judged on.
+    window: VecDeque<[f32; 4]>,
 }
 
 impl LossLog {
     const HEADER: &str = "step,epoch,d_loss,g_loss,d_real,d_fake";
+    const WINDOW: usize = 200;
 
     /// Opens the log of a run that has done `steps` steps: rows after them
     /// (written after its last checkpoint) are dropped, so a resumed run's log
     /// reads as if it had never stopped.
     fn open(path: &Path, steps: u64) -> anyhow::Result<Self> {
-        let mut kept = vec![Self::HEADER.to_string()];
-        if steps > 0 && path.exists() {
-            let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-            for line in BufReader::new(file).lines().skip(1) {
-                let line = line?;
-                let step: u64 = line.split(',').next().and_then(|s| s.parse().ok()).unwrap_or(u64::MAX);
-                if step <= steps {
-                    kept.push(line);
-                }
-            }
-        }
-        let mut text = kept.join("\n");
-        text.push('\n');
-        files::write_atomic(path, text.as_bytes())?;
-        let file = OpenOptions::new().append(true).open(path).with_context(|| format!("cannot append to {}", path.display()))?;
-        Ok(Self { file: std::io::BufWriter::new(file), sums: [0.0; 4], rows: 0 })
+        let file = reopen_csv(path, Self::HEADER, steps)?;
+        Ok(Self { file: std::io::BufWriter::new(file), sums: [0.0; 4], rows: 0, window: VecDeque::new() })
     }
 
     /// Reads back the stacked losses of the last steps (one transfer) and
@@ -392,8 +446,21 @@ impl LossLog {
             last.copy_from_slice(row);
             self.sums.iter_mut().zip(row).for_each(|(sum, &v)| *sum += v as f64);
             self.rows += 1;
+            self.window.push_back([row[0], row[1], row[2], row[3]]);
+            if self.window.len() > Self::WINDOW {
+                self.window.pop_front();
+            }
         }
         Ok(last)
+    }
+
+    /// Means of the columns over the last [`Self::WINDOW`] steps, once there are that many.
+    fn window_means(&self) -> Option<[f64; 4]> {
+        (self.window.len() == Self::WINDOW).then(|| {
+            let mut sums = [0.0; 4];
+            self.window.iter().for_each(|row| sums.iter_mut().zip(row).for_each(|(s, &v)| *s += v as f64));
+            sums.map(|s| s / Self::WINDOW as f64)
+        })
     }
 
     /// Means of the columns over the rows appended since the last call.
@@ -405,5 +472,163 @@ impl LossLog {
 
     fn flush(&mut self) -> anyhow::Result<()> {
         Ok(self.file.flush()?)
+    }
+}
+
+/// Opens a CSV log for appending, keeping only the rows whose first column is
+/// at most `upto` (those before the checkpoint a run resumes from), so a
+/// resumed run's log reads as if it had never stopped.
+fn reopen_csv(path: &Path, header: &str, upto: u64) -> anyhow::Result<std::fs::File> {
+    let mut kept = vec![header.to_string()];
+    if upto > 0 && path.exists() {
+        let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        for line in BufReader::new(file).lines().skip(1) {
+            let line = line?;
+            let first: u64 = line.split(',').next().and_then(|s| s.parse().ok()).unwrap_or(u64::MAX);
+            if first <= upto {
+                kept.push(line);
+            }
+        }
+    }
+    let mut text = kept.join("\n");
+    text.push('\n');
+    files::write_atomic(path, text.as_bytes())?;
+    OpenOptions::new().append(true).open(path).with_context(|| format!("cannot append to {}", path.display()))
+}
+
+/// `metrics.csv`, one row per measurement.
+struct MetricsLog {
+    file: std::fs::File,
+}
+
+impl MetricsLog {
+    const HEADER: &str = "step,epoch,fid,inception_score,coverage,collapsed,d0,d1,d2,d3,d4,d5,d6,d7,d8,d9";
+
+    fn open(path: &Path, steps: u64) -> anyhow::Result<Self> {
+        Ok(Self { file: reopen_csv(path, Self::HEADER, steps)? })
+    }
+
+    /// A row for the model after `step` steps, `epoch` (fractional) epochs.
+    fn append(&mut self, step: u64, epoch: f64, m: &Metrics, collapsed: bool) -> anyhow::Result<()> {
+        let digits = m.histogram.map(|c| c.to_string()).join(",");
+        writeln!(self.file, "{step},{epoch:.3},{},{},{},{},{digits}", m.fid, m.inception_score, m.coverage(), collapsed as u8)?;
+        Ok(self.file.flush()?)
+    }
+}
+
+/// The last good checkpoint of a run that collapsed.
+const GOOD_CHECKPOINT: &str = "checkpoint-good.mpk";
+const COLLAPSE_FILE: &str = "collapse.json";
+
+/// The collapse a run folder records, if it happened by `step` (where a
+/// resumed run continues from).
+fn read_collapse(run_dir: &Path, step: u64) -> anyhow::Result<Option<Collapse>> {
+    let path = run_dir.join(COLLAPSE_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let collapse: Collapse =
+        serde_json::from_slice(&files::read(&path)?).with_context(|| format!("{} is not readable", path.display()))?;
+    Ok((collapse.step <= step).then_some(collapse))
+}
+
+/// Warns once, writes `collapse.json`, and keeps the checkpoint written before
+/// the collapse as `checkpoint-good.mpk` (the next save would overwrite it).
+fn record_collapse(run_dir: &Path, progress: &Progress, sign: Sign) -> anyhow::Result<Collapse> {
+    let checkpoint = checkpoint_path(run_dir);
+    let good_epoch = match checkpoint.exists() {
+        true => {
+            let epoch = checkpoint::read_progress(&checkpoint)?.epoch;
+            std::fs::rename(&checkpoint, run_dir.join(GOOD_CHECKPOINT))
+                .with_context(|| format!("keeping {} as {GOOD_CHECKPOINT}", checkpoint.display()))?;
+            Some(epoch)
+        }
+        false => None,
+    };
+    // The epoch under way, counted from 1 (the one just finished at an epoch's end).
+    let epoch = progress.epoch + (progress.batch > 0) as usize;
+    let collapse = Collapse { epoch, step: progress.step, sign, good_epoch };
+    files::write_atomic(&run_dir.join(COLLAPSE_FILE), serde_json::to_string_pretty(&collapse)?.as_bytes())?;
+    let kept = match good_epoch {
+        Some(e) => format!("the checkpoint of epoch {e} is kept as {}", run_dir.join(GOOD_CHECKPOINT).display()),
+        None => "no earlier checkpoint to keep".into(),
+    };
+    eprintln!("warning: the run collapsed at epoch {epoch} (step {}): {}; {kept}; training goes on", progress.step, collapse.sign);
+    Ok(collapse)
+}
+
+/// Redraws `curves.png` from the run's logs.
+fn plot_curves(run_dir: &Path, config: &RunConfig, collapse: Option<&Collapse>) -> anyhow::Result<()> {
+    let read = |name: &str| -> anyhow::Result<Vec<Vec<f64>>> {
+        let path = run_dir.join(name);
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        Ok(text.lines().skip(1).map(|l| l.split(',').map(|v| v.parse().unwrap_or(f64::NAN)).collect()).collect())
+    };
+    // Epoch means of the per-step losses (columns: step, epoch, d, g, ...).
+    let mut losses: Vec<(f64, f64, f64)> = Vec::new();
+    let mut count = 0.0;
+    for row in read("losses.csv")? {
+        match losses.last_mut() {
+            Some(last) if last.0 == row[1] => {
+                count += 1.0;
+                last.1 += (row[2] - last.1) / count;
+                last.2 += (row[3] - last.2) / count;
+            }
+            _ => {
+                count = 1.0;
+                losses.push((row[1], row[2], row[3]));
+            }
+        }
+    }
+    let fid = read("metrics.csv")?.iter().map(|row| (row[1], row[2])).collect();
+    let title = format!("{} ({:?} init, {:?}), seed {}", config.model.kind(), config.recipe.init, config.recipe.loss, config.seed);
+    plot::write(&run_dir.join("curves.png"), &title, &plot::Curves { losses, fid, collapse: collapse.map(|c| c.epoch as f64) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::{GanConfig, burn::tensor::Device};
+
+    #[test]
+    fn a_collapse_keeps_the_checkpoint_before_it_and_is_recorded_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path();
+        let model = ModelConfig::Gan(GanConfig { latent_dim: 4, generator_hidden: vec![8], discriminator_hidden: vec![8], image_size: 28 });
+        let trainer = GanTrainer::new(&model, Recipe::post(), 0, &Device::flex());
+        let config = RunConfig {
+            model,
+            recipe: Recipe::post(),
+            seed: 0,
+            batch_size: 8,
+            epochs: 10,
+            sample_every: 1,
+            eval_every: 0,
+            eval_samples: 10,
+            data_dir: "mnist".into(),
+            max_steps: None,
+            export: None,
+        };
+        let saved = Progress { epoch: 3, batch: 0, step: 300 };
+        checkpoint::save(&checkpoint_path(run), &config, &saved, &latent::rng(0, 0), &trainer).unwrap();
+
+        let now = Progress { epoch: 3, batch: 50, step: 350 };
+        let sign = Sign::DiscriminatorWins { d_loss: 0.01, g_loss: 9.0 };
+        let collapse = record_collapse(run, &now, sign.clone()).unwrap();
+        assert_eq!(collapse, Collapse { epoch: 4, step: 350, sign, good_epoch: Some(3) });
+        assert!(run.join(GOOD_CHECKPOINT).is_file() && !checkpoint_path(run).exists());
+        assert_eq!(checkpoint::read_progress(&run.join(GOOD_CHECKPOINT)).unwrap(), saved);
+        // A resumed run knows of it once it is past that step, not before.
+        assert_eq!(read_collapse(run, 400).unwrap(), Some(collapse));
+        assert_eq!(read_collapse(run, 300).unwrap(), None);
+    }
+
+    #[test]
+    fn resumed_logs_drop_rows_after_the_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.csv");
+        std::fs::write(&path, "step,epoch\n100,1\n200,2\n300,3\n").unwrap();
+        drop(reopen_csv(&path, "step,epoch", 200).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "step,epoch\n100,1\n200,2\n");
     }
 }

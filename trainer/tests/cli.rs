@@ -72,9 +72,10 @@ fn train_then_sample() {
     let run = tmp.path().join("run");
     let out = ok(&[
         "train", "--model", "gan", "--max-steps", "3", "--batch-size", "16", "--backend", "cpu",
-        "--run-dir", s(&run), "--no-export",
+        "--run-dir", s(&run), "--no-export", "--eval-samples", "200",
     ]);
     assert!(out.contains("stopped after 3 steps"), "{out}");
+    assert!(out.contains("FID "), "{out}");
     for file in ["config.json", "losses.csv", "checkpoint.mpk", "generator.safetensors", "discriminator.safetensors"] {
         assert!(run.join(file).is_file(), "{file} missing from the run folder");
     }
@@ -83,6 +84,14 @@ fn train_then_sample() {
     assert!(rows[2].starts_with("3,1,"), "{rows:?}");
     // The 8x8 fixed-latent grid: 8 * 28 + 9 * 2 = 242 px, written twice as large.
     assert_eq!(png_size(&run.join("samples/epoch_000.png")), (484, 484));
+    // Metrics of the model where it stopped, and the plot of the curves.
+    let metrics: Vec<String> = std::fs::read_to_string(run.join("metrics.csv")).unwrap().lines().map(String::from).collect();
+    assert_eq!(metrics.len(), 2, "{metrics:?}");
+    let row: Vec<f64> = metrics[1].split(',').map(|v| v.parse().unwrap()).collect();
+    assert_eq!((row.len(), row[0]), (16, 3.0), "{row:?}");
+    assert!(row[2].is_finite() && row[2] > 0.0, "FID {}", row[2]);
+    assert_eq!(row[6..].iter().sum::<f64>(), 200.0, "the digit counts add up to the samples");
+    assert_eq!(png_size(&run.join("curves.png")), (900, 640));
 
     let grid = tmp.path().join("grid.png");
     let raw = tmp.path().join("digits.raw");
@@ -98,6 +107,20 @@ fn train_then_sample() {
     assert_eq!(std::fs::read(&raw).unwrap(), first);
     ok(&["sample", "--weights", s(&weights), "--seed", "4", "--count", "10", "--out", s(&grid), "--raw", s(&raw)]);
     assert_ne!(std::fs::read(&raw).unwrap(), first);
+
+    // `eval`: the classifier's accuracy, the real-data floor and the generator's numbers.
+    let json = tmp.path().join("eval.json");
+    let out = ok(&["eval", s(&weights), "--samples", "300", "--json", s(&json)]);
+    assert!(out.contains("classifier: 99."), "{out}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert!(report["classifier_test_accuracy"].as_f64().unwrap() >= 0.99, "{report}");
+    let (floor, generator) = (&report["floor"], &report["generators"][0]);
+    assert_eq!(floor["coverage"], 10, "{report}");
+    assert_eq!(generator["samples"], 300, "{report}");
+    // Three steps of training draw nothing like digits.
+    assert!(generator["fid"].as_f64().unwrap() > 10.0 * floor["fid"].as_f64().unwrap(), "{report}");
+    let err = fails(&["eval", s(&run.join("losses.csv"))]);
+    assert!(err.contains("losses.csv") && err.contains("not a safetensors file"), "{err}");
 }
 
 #[test]
@@ -105,7 +128,7 @@ fn resume_continues_exactly() {
     for model in ["gan", "pggan"] {
         let tmp = tempfile::tempdir().unwrap();
         let (straight, split) = (tmp.path().join("straight"), tmp.path().join("split"));
-        let common = ["--model", model, "--batch-size", "8", "--backend", "cpu", "--no-export", "--seed", "5"];
+        let common = ["--model", model, "--batch-size", "8", "--backend", "cpu", "--no-export", "--seed", "5", "--eval-every", "0"];
         let run = |dir: &Path, steps: &str| {
             let mut args = vec!["train", "--max-steps", steps, "--run-dir", s(dir)];
             args.extend(common);
@@ -154,7 +177,7 @@ fn bad_input_fails_cleanly_and_keeps_the_checkpoint() {
 
     // A good run, then a resume that fails on bad data: the checkpoint stays as it was.
     let good = tmp.path().join("good");
-    ok(&["train", "--max-steps", "2", "--batch-size", "8", "--backend", "cpu", "--run-dir", s(&good), "--no-export"]);
+    ok(&["train", "--max-steps", "2", "--batch-size", "8", "--backend", "cpu", "--run-dir", s(&good), "--no-export", "--eval-every", "0"]);
     let checkpoint = std::fs::read(good.join("checkpoint.mpk")).unwrap();
     let err = fails(&["train", "--resume", s(&good), "--max-steps", "4", "--backend", "cpu", "--data-dir", s(&data)]);
     assert!(err.contains("sha256"), "{err}");
