@@ -150,10 +150,13 @@ mod tests {
         let evaluator = Evaluator::new(Classifier::reference(&device), &test, &device).unwrap();
         assert!(evaluator.test_accuracy >= 0.99, "test accuracy {}", evaluator.test_accuracy);
 
-        // The histogram of a handful of labelled digits is that of their labels.
+        // The histogram of a handful of labelled digits is that of their
+        // labels, give or take one misread digit (99 % accuracy).
         let few = test.images.take(40);
         let metrics = evaluator.images(&few.pixels, SIDE).unwrap();
-        assert_eq!(metrics.histogram, histogram(&test.labels[..40]));
+        let labels = histogram(&test.labels[..40]);
+        let off: usize = metrics.histogram.iter().zip(labels).map(|(&a, b)| a.abs_diff(b)).sum();
+        assert!(off <= 2, "predicted {:?}, labels {labels:?}", metrics.histogram);
         assert_eq!(metrics.samples, 40);
 
         // Real training images sit close to the test set; noise does not.
