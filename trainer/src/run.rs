@@ -345,7 +345,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
             let metrics = evaluator.generator(&trainer.generator.valid(), &config.model, config.eval_samples, config.seed)?;
             println!("  {}  ({:.1} s)", metrics.summary(), measured.elapsed().as_secs_f64());
             // Digits are judged on whole epochs only: a short try's are not yet formed.
-            let sign = epoch_done.then(|| collapse::check_metrics(&metrics)).flatten();
+            let sign = epoch_done.then(|| collapse::check_metrics(&metrics, progress.epoch)).flatten();
             if let (None, Some(sign)) = (&collapse, sign) {
                 collapse = Some(record_collapse(&run_dir, &progress, sign)?);
             }
