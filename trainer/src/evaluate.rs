@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
-use shared::mnist::Split;
+use shared::mnist::{SIDE, Split};
 use shared::weights;
 
 use crate::backend::{self, Backend};
@@ -84,7 +84,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
 
     let train = data::load(&data::data_dir(&args.data), Split::Train)?;
     let real = train.images.take(FLOOR_IMAGES);
-    let floor = Entry::new(format!("floor: {FLOOR_IMAGES} real training images"), evaluator.images(&real.pixels, 28)?);
+    let floor = Entry::new(format!("floor: {FLOOR_IMAGES} real training images"), evaluator.images(&real.pixels, SIDE)?);
     println!("{}: {}", floor.what, floor.metrics.summary());
 
     let mut generators = Vec::new();
