@@ -181,7 +181,7 @@ mod tests {
             .map(|v| ((v + 1.0) * 127.5).round() as u8)
             .collect();
         let metrics = evaluator.images(&up, 32).unwrap();
-        let right = metrics.histogram.iter().zip(histogram(&test.labels[..40])).map(|(a, b)| a.min(&b)).sum::<usize>();
+        let right = metrics.histogram.iter().zip(histogram(&test.labels[..40])).map(|(&a, b)| a.min(b)).sum::<usize>();
         assert!(right >= 38, "{:?}", metrics.histogram);
     }
 
