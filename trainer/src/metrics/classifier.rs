@@ -107,8 +107,13 @@ pub fn predictions(probs: &[f32]) -> Vec<u8> {
 /// Share of `labels` predicted right.
 pub fn accuracy(classifier: &Classifier, data: &Dataset, device: &Device) -> anyhow::Result<f64> {
     let (_, probs) = features_and_probs(classifier, data.images.to_tensor(SIDE, device))?;
-    let right = predictions(&probs).iter().zip(&data.labels).filter(|(p, l)| p == l).count();
-    Ok(right as f64 / data.labels.len() as f64)
+    Ok(share_right(&probs, &data.labels))
+}
+
+/// Share of `labels` whose class gets the largest of `probs`.
+pub fn share_right(probs: &[f32], labels: &[u8]) -> f64 {
+    let right = predictions(probs).iter().zip(labels).filter(|(p, l)| p == l).count();
+    right as f64 / labels.len() as f64
 }
 
 /// Trains `start` (a fresh classifier when `None`) with Adam at `lr`, batches

@@ -14,7 +14,7 @@ use shared::image::to_pixels;
 use shared::latent;
 use shared::mnist::{Images, SIDE};
 
-use classifier::{CLASSES, Classifier, FEATURES, features_and_probs, predictions};
+use classifier::{CLASSES, Classifier, FEATURES, features_and_probs, predictions, share_right};
 use fid::{Gaussian, frechet_distance, inception_score};
 
 /// A digit counts as covered when it gets at least this share of the samples.
@@ -76,11 +76,10 @@ pub struct Evaluator {
 impl Evaluator {
     pub fn new(classifier: Classifier, test: &shared::mnist::Dataset, device: &Device) -> anyhow::Result<Self> {
         let (features, probs) = features_and_probs(&classifier, test.images.to_tensor(SIDE, device))?;
-        let right = predictions(&probs).iter().zip(&test.labels).filter(|(p, l)| p == l).count();
         Ok(Self {
             classifier,
             reference: Gaussian::fit(&features, FEATURES),
-            test_accuracy: right as f64 / test.labels.len() as f64,
+            test_accuracy: share_right(&probs, &test.labels),
             device: device.clone(),
         })
     }
