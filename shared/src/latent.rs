@@ -4,7 +4,7 @@
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
-use rand::rngs::ChaCha8Rng;
+pub use rand::rngs::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 /// Independent random streams drawn from one seed.
@@ -54,9 +54,83 @@ pub fn to_tensor(values: Vec<f32>, dim: usize, device: &Device) -> Tensor<2> {
     Tensor::from_data(TensorData::new(values, [count, dim]), device)
 }
 
+/// Spherical interpolation from `a` (t = 0) to `b` (t = 1) along the great
+/// circle between their directions, the norm moving linearly: Gaussian latents
+/// keep a typical norm all the way, where a straight line would pass through
+/// unlikely short vectors in the middle. (Anti)parallel vectors, whose circle
+/// is undefined, fall back to the straight line.
+pub fn slerp(a: &[f32], b: &[f32], t: f32) -> Vec<f32> {
+    assert_eq!(a.len(), b.len(), "slerp between latents of different sizes");
+    let norm = |v: &[f32]| v.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+    let (na, nb) = (norm(a), norm(b));
+    let t = t as f64;
+    let lerp = || a.iter().zip(b).map(|(&x, &y)| ((1.0 - t) * x as f64 + t * y as f64) as f32).collect();
+    if na == 0.0 || nb == 0.0 {
+        return lerp();
+    }
+    let cos = (a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum::<f64>() / (na * nb)).clamp(-1.0, 1.0);
+    let omega = cos.acos();
+    if omega.sin() < 1e-6 {
+        return lerp();
+    }
+    let norm_t = (1.0 - t) * na + t * nb;
+    let wa = ((1.0 - t) * omega).sin() / omega.sin() * norm_t / na;
+    let wb = (t * omega).sin() / omega.sin() * norm_t / nb;
+    a.iter().zip(b).map(|(&x, &y)| (wa * x as f64 + wb * y as f64) as f32).collect()
+}
+
+/// `frames` latents evenly spaced by [`slerp`] from `a` to `b`, both included,
+/// row after row (ready for [`to_tensor`]).
+pub fn walk(a: &[f32], b: &[f32], frames: usize) -> Vec<f32> {
+    let last = frames.saturating_sub(1).max(1) as f32;
+    (0..frames).flat_map(|i| slerp(a, b, i as f32 / last)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn norm(v: &[f32]) -> f32 {
+        v.iter().map(|x| x * x).sum::<f32>().sqrt()
+    }
+
+    #[test]
+    fn slerp_follows_the_great_circle() {
+        let (a, b) = ([1.0, 0.0], [0.0, 1.0]);
+        assert_eq!(slerp(&a, &b, 0.0), a);
+        let end = slerp(&a, &b, 1.0);
+        assert!((end[0] - b[0]).abs() < 1e-6 && (end[1] - b[1]).abs() < 1e-6, "{end:?}");
+        // Halfway between orthogonal unit vectors: the diagonal, still of norm 1
+        // (a straight line would give norm 0.707).
+        let mid = slerp(&a, &b, 0.5);
+        let h = std::f32::consts::FRAC_1_SQRT_2;
+        assert!((mid[0] - h).abs() < 1e-6 && (mid[1] - h).abs() < 1e-6, "{mid:?}");
+        // A third of the way: 30 degrees.
+        let third = slerp(&a, &b, 1.0 / 3.0);
+        assert!((third[1].atan2(third[0]).to_degrees() - 30.0).abs() < 1e-3, "{third:?}");
+        // Norms move linearly between unequal norms.
+        assert!((norm(&slerp(&[2.0, 0.0], &[0.0, 4.0], 0.5)) - 3.0).abs() < 1e-5);
+        // Parallel vectors: the straight line, no NaN.
+        assert_eq!(slerp(&[1.0, 1.0], &[2.0, 2.0], 0.5), vec![1.5, 1.5]);
+        assert_eq!(slerp(&[0.0, 0.0], &[2.0, 2.0], 0.5), vec![1.0, 1.0]);
+    }
+
+    #[test]
+    fn a_walk_starts_and_ends_at_its_latents() {
+        let z = noise(3, 2, 100);
+        let (a, b) = z.split_at(100);
+        let frames = walk(a, b, 9);
+        assert_eq!(frames.len(), 9 * 100);
+        assert_eq!(&frames[..100], a);
+        let last = &frames[800..];
+        assert!(last.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5));
+        // Every frame's norm lies between the ends' (a straight line between
+        // two nearly orthogonal Gaussian latents would dip to ~0.7 of them).
+        let (lo, hi) = (norm(a).min(norm(b)), norm(a).max(norm(b)));
+        for f in frames.chunks(100) {
+            assert!(norm(f) > lo - 1e-3 && norm(f) < hi + 1e-3, "{} outside [{lo}, {hi}]", norm(f));
+        }
+    }
 
     #[test]
     fn noise_is_seeded_and_prefix_stable() {

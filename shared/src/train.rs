@@ -5,9 +5,11 @@
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, OptimizerRecord};
 use burn::prelude::*;
 use burn::tensor::activation::{log_sigmoid, sigmoid};
+use rand::rngs::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::init::InitScheme;
+use crate::latent;
 use crate::models::{Discriminator, Generator, ModelConfig};
 
 /// How the binary cross-entropy is computed from the discriminator's logits.
@@ -83,6 +85,16 @@ fn clamped_log(x: Tensor<2>) -> Tensor<2> {
     let zero = x.clone().lower_equal_elem(0.0);
     // log(MIN_POSITIVE) = -87.3, so the clamp is only reached at exactly 0.
     x.clamp_min(f32::MIN_POSITIVE).log().mask_fill(zero, -100.0)
+}
+
+/// One training batch: the rows `indices` of `images` (`[n, 1, side, side]`,
+/// selected where they live, so the data set stays on the device) and as many
+/// latent vectors drawn from `noise`.
+pub fn batch(images: &Tensor<4>, indices: &[u32], noise: &mut ChaCha8Rng, latent_dim: usize) -> (Tensor<4>, Tensor<2>) {
+    let device = images.device();
+    let rows = Tensor::<1, Int>::from_data(TensorData::new(indices.to_vec(), [indices.len()]), &device);
+    let z = latent::to_tensor(latent::draw(noise, indices.len() * latent_dim), latent_dim, &device);
+    (images.clone().select(0, rows), z)
 }
 
 /// What one step measured, still on the device: read back only when needed.

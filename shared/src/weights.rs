@@ -16,6 +16,7 @@
 //! PyTorch's BatchNorm `num_batches_tracked` counters are not written (PyTorch
 //! fills them in on load) and are ignored when reading.
 
+use burn::module::{ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::store::{
     BurnToPyTorchAdapter, FloatCastAdapter, HalfPrecisionAdapter, IdentityAdapter, ModuleAdapter,
@@ -34,6 +35,14 @@ pub const FORMAT_VERSION: u32 = 1;
 /// Files above this size are refused before parsing (the largest model, the
 /// conv generator in f32, is about 14 MB).
 pub const MAX_WEIGHTS_BYTES: usize = 64 << 20;
+
+/// The name of the discriminator file exported beside a generator file:
+/// `gan.safetensors` -> `gan-discriminator.safetensors`. The web page fetches
+/// it to fine-tune the shipped generator against its own discriminator.
+pub fn discriminator_file_name(generator_file: &str) -> String {
+    let stem = generator_file.strip_suffix(".safetensors").unwrap_or(generator_file);
+    format!("{stem}-discriminator.safetensors")
+}
 
 /// Which network of the pair a file holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -246,6 +255,46 @@ pub fn save_generator(
         Generator::Gan(g) => save_module(g, &info, precision),
         Generator::Pggan(g) => save_module(g, &info, precision),
     }
+}
+
+/// [`save_generator`] for a generator on any device, its tensors first read
+/// back asynchronously into a copy on `host` (a CPU device): in the browser a
+/// WebGPU device can only be read that way, and saving reads synchronously.
+pub async fn save_generator_async(
+    generator: &Generator,
+    config: &ModelConfig,
+    training: Option<TrainingFacts>,
+    precision: Precision,
+    host: &Device,
+) -> Result<Vec<u8>, WeightsError> {
+    struct Collect(Vec<Tensor<1>>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(param.val().reshape([-1]));
+        }
+    }
+    /// Replaces each float tensor, in visiting order, by the next one read back.
+    struct Fill<'a> {
+        values: std::vec::IntoIter<TensorData>,
+        device: &'a Device,
+    }
+    impl ModuleMapper for Fill<'_> {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let values = self.values.next().expect("a module of the same architecture has as many tensors");
+            param.map(|t| Tensor::<1>::from_data(values, self.device).reshape(t.dims()))
+        }
+    }
+
+    let mut collect = Collect(Vec::new());
+    generator.visit(&mut collect);
+    let mut values = Vec::with_capacity(collect.0.len());
+    for tensor in collect.0 {
+        let data = tensor.into_data_async().await.map_err(|e| WeightsError::Write(format!("reading weights back: {e:?}")))?;
+        values.push(data);
+    }
+    // A fresh module, not a clone: clones share BatchNorm running statistics.
+    let host_copy = config.init_generator(host).map(&mut Fill { values: values.into_iter(), device: host });
+    save_generator(&host_copy, config, training, precision)
 }
 
 /// A discriminator as safetensors bytes.

@@ -56,6 +56,29 @@ fn weights_round_trip_bitwise() {
     }
 }
 
+#[test]
+fn the_discriminator_is_exported_beside_its_generator() {
+    assert_eq!(weights::discriminator_file_name("gan.safetensors"), "gan-discriminator.safetensors");
+    assert_eq!(weights::discriminator_file_name("my-run"), "my-run-discriminator.safetensors");
+}
+
+#[test]
+fn saving_after_an_async_read_back_gives_the_same_file() {
+    let device = device();
+    for kind in [ModelKind::Gan, ModelKind::Pggan] {
+        let config = ModelConfig::post(kind);
+        let g = trained(kind).generator.valid();
+        let facts = None;
+        let direct = weights::save_generator(&g, &config, facts.clone(), Precision::F16).unwrap();
+        let read_back =
+            pollster::block_on(weights::save_generator_async(&g, &config, facts, Precision::F16, &device)).unwrap();
+        assert_eq!(tensors(&direct), tensors(&read_back), "{kind}: the async copy changed the weights");
+        // The BatchNorm statistics a step changed are in both, and not the init's.
+        let fresh = weights::save_generator(&config.init_generator(&device), &config, None, Precision::F16).unwrap();
+        assert_ne!(tensors(&fresh), tensors(&read_back));
+    }
+}
+
 fn shapes(bytes: &[u8]) -> BTreeMap<String, Vec<usize>> {
     tensors(bytes).into_iter().map(|(k, (shape, _, _))| (k, shape)).collect()
 }

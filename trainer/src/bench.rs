@@ -5,11 +5,10 @@
 use std::time::Instant;
 
 use anyhow::bail;
-use burn::prelude::*;
 use clap::Args;
 use shared::latent::{self, stream};
 use shared::mnist::Split;
-use shared::{GanTrainer, ModelConfig, ModelKind, Recipe};
+use shared::{GanTrainer, ModelConfig, ModelKind, Recipe, train};
 
 use crate::backend::{self, Backend};
 use crate::{DataArgs, ModelArg, data};
@@ -61,9 +60,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
         let mut times = Vec::with_capacity(steps);
         for (i, batch) in order.chunks_exact(args.batch_size).cycle().take(warmup + steps).enumerate() {
             let start = Instant::now();
-            let indices = Tensor::<1, Int>::from_data(TensorData::new(batch.to_vec(), [batch.len()]), &device);
-            let real = images.clone().select(0, indices);
-            let z = latent::to_tensor(latent::draw(&mut rng, batch.len() * dim), dim, &device);
+            let (real, z) = train::batch(&images, batch, &mut rng, dim);
             let losses = trainer.step(real, z).stacked();
             // Reading the losses waits for the step to finish on any device.
             let values = losses.into_data();

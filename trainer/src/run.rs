@@ -299,9 +299,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         while progress.batch < steps {
             let start = progress.batch * config.batch_size;
             let batch = &order[start..(start + config.batch_size).min(n)];
-            let indices = Tensor::<1, Int>::from_data(TensorData::new(batch.to_vec(), [batch.len()]), &device);
-            let real = images.clone().select(0, indices);
-            let z = latent::to_tensor(latent::draw(&mut noise_rng, batch.len() * dim), dim, &device);
+            let (real, z) = shared::train::batch(&images, batch, &mut noise_rng, dim);
             pending.push(trainer.step(real, z).stacked());
             progress.batch += 1;
             progress.step += 1;
@@ -382,19 +380,28 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     if let Some(export) = &config.export {
         // A collapsed generator is not worth shipping: export the last good one.
         let good = run_dir.join(GOOD_CHECKPOINT);
-        let (generator, facts) = match &collapse {
+        let (exported, facts) = match &collapse {
             Some(c) if good.exists() => {
                 let restored = checkpoint::load(&good, &device)?;
-                println!("the run collapsed at epoch {}: exporting the generator of epoch {} instead", c.epoch, restored.progress.epoch);
+                println!("the run collapsed at epoch {}: exporting the models of epoch {} instead", c.epoch, restored.progress.epoch);
                 let facts = TrainingFacts { epochs: restored.progress.epoch, steps: restored.progress.step, ..facts };
-                (restored.trainer.generator.valid(), facts)
+                (restored.trainer, facts)
             }
-            _ => (trainer.generator.valid(), facts),
+            _ => (trainer, facts),
         };
         // Half the download for the web page; BatchNorm statistics stay f32.
-        let half = weights::save_generator(&generator, &config.model, Some(facts), Precision::F16)?;
+        // The discriminator goes beside it, for fine-tuning in the page.
+        let half = weights::save_generator(&exported.generator.valid(), &config.model, Some(facts), Precision::F16)?;
+        let half_d = weights::save_discriminator(&exported.discriminator.valid(), &config.model, Precision::F16)?;
+        let name = export.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let export_d = export.with_file_name(weights::discriminator_file_name(&name));
         files::write_atomic(export, &half)?;
-        println!("exported the generator (f16) for the web demo to {}", export.display());
+        files::write_atomic(&export_d, &half_d)?;
+        println!(
+            "exported the generator (f16) for the web demo to {}, its discriminator to {}",
+            export.display(),
+            export_d.display()
+        );
     }
     Ok(())
 }

@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use shared::ModelKind;
+use shared::weights::{self, Role};
+
 fn mnist_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("MNIST_DIR") {
         return dir.into();
@@ -72,9 +75,14 @@ fn train_then_sample() {
     let run = tmp.path().join("run");
     let out = ok(&[
         "train", "--model", "gan", "--max-steps", "3", "--batch-size", "16", "--backend", "cpu",
-        "--run-dir", s(&run), "--no-export", "--eval-samples", "200",
+        "--run-dir", s(&run), "--export", s(&tmp.path().join("gan.safetensors")), "--eval-samples", "200",
     ]);
     assert!(out.contains("stopped after 3 steps"), "{out}");
+    // The export for the web page: the generator, and its discriminator beside it.
+    for (file, role) in [("gan.safetensors", Role::Generator), ("gan-discriminator.safetensors", Role::Discriminator)] {
+        let info = weights::read_info(&std::fs::read(tmp.path().join(file)).unwrap()).unwrap();
+        assert_eq!((info.role, info.model.kind()), (role, ModelKind::Gan), "{file}");
+    }
     assert!(out.contains("FID "), "{out}");
     for file in ["config.json", "losses.csv", "checkpoint.mpk", "generator.safetensors", "discriminator.safetensors"] {
         assert!(run.join(file).is_file(), "{file} missing from the run folder");
