@@ -1,14 +1,17 @@
 //! The demo's logic that needs no DOM, so `cargo test` covers it on the host:
-//! the state of each model, seeds, weight checks and the pixels drawn.
+//! the state of each model, seeds, weight checks, the latent walk and the
+//! pixels drawn.
 
 use burn::prelude::*;
-use shared::image::{Gray, grid, to_pixels};
-use shared::weights::{self, WeightsInfo};
-use shared::{Generator, ModelConfig, ModelKind, latent};
+use shared::image::{GRID_GAP, Gray, grid, to_pixels};
+use shared::weights::{self, MAX_WEIGHTS_BYTES, Role, WeightsError, WeightsInfo};
+use shared::{Discriminator, Generator, ModelConfig, ModelKind, latent};
 
 /// Digits in the grid, and per row.
 pub const GRID_DIGITS: usize = 64;
 pub const GRID_COLUMNS: usize = 8;
+/// Frames of a latent walk, both ends included.
+pub const WALK_FRAMES: usize = 48;
 
 /// The models the page offers, in the order of its switch.
 pub const MODELS: [ModelKind; 2] = [ModelKind::Gan, ModelKind::Pggan];
@@ -16,6 +19,12 @@ pub const MODELS: [ModelKind; 2] = [ModelKind::Gan, ModelKind::Pggan];
 /// Where the page fetches a model's generator, relative to the page.
 pub fn weights_url(kind: ModelKind) -> String {
     format!("weights/{kind}.safetensors")
+}
+
+/// Where the page fetches the discriminator trained with the shipped
+/// generator, for fine-tuning (see `trainer`'s export).
+pub fn discriminator_url(kind: ModelKind) -> String {
+    format!("weights/{}", weights::discriminator_file_name(&format!("{kind}.safetensors")))
 }
 
 /// What the page says about a model.
@@ -26,10 +35,39 @@ pub fn label(kind: ModelKind) -> &'static str {
     }
 }
 
+/// Where the generator a model draws with came from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Origin {
+    Shipped,
+    /// A file the user dropped or chose.
+    File(String),
+    /// Trained in the page's "Train here" panel.
+    Trained { steps: usize },
+}
+
+impl Origin {
+    /// For `data-origin`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Origin::Shipped => "shipped",
+            Origin::File(_) => "file",
+            Origin::Trained { .. } => "trained",
+        }
+    }
+
+    pub fn describe(&self, kind: ModelKind) -> String {
+        match self {
+            Origin::Shipped => format!("the shipped weights ({})", weights_url(kind)),
+            Origin::File(name) => format!("your file {name}"),
+            Origin::Trained { steps } => format!("the generator trained on this page ({steps} steps)"),
+        }
+    }
+}
+
 /// A model's slot on the page.
 pub enum Slot {
     Loading,
-    Ready { generator: Generator, info: WeightsInfo },
+    Ready { generator: Generator, info: WeightsInfo, origin: Origin },
     Failed(String),
 }
 
@@ -39,7 +77,7 @@ impl Slot {
     pub fn from_weights(kind: ModelKind, bytes: &[u8], device: &Device) -> Slot {
         let url = weights_url(kind);
         match weights::load_generator(bytes, Some(kind), device) {
-            Ok((generator, info)) => Slot::Ready { generator, info },
+            Ok((generator, info)) => Slot::Ready { generator, info, origin: Origin::Shipped },
             Err(e) => Slot::Failed(format!("{url}: {e}")),
         }
     }
@@ -52,6 +90,54 @@ impl Slot {
     pub fn is_ready(&self) -> bool {
         matches!(self, Slot::Ready { .. })
     }
+}
+
+/// Refuses a file over the weights size limit before it is read.
+pub fn check_size(name: &str, bytes: f64) -> Result<(), String> {
+    if bytes > MAX_WEIGHTS_BYTES as f64 {
+        return Err(format!("{name}: {bytes} bytes, over the {MAX_WEIGHTS_BYTES}-byte limit for weights"));
+    }
+    Ok(())
+}
+
+/// A generator file from the user: its architecture from the header, or, for
+/// a file saved by PyTorch (no metadata), whichever of the post's generators
+/// its tensor names and shapes fit. Errors start with the file's name.
+pub fn load_user_weights(name: &str, bytes: &[u8], device: &Device) -> Result<(Generator, WeightsInfo), String> {
+    match weights::load_generator(bytes, None, device) {
+        Ok(loaded) => Ok(loaded),
+        Err(WeightsError::NoMetadata) => MODELS
+            .iter()
+            .find_map(|&kind| {
+                let config = ModelConfig::post(kind);
+                let generator = weights::load_generator_as(bytes, &config, device).ok()?;
+                Some((generator, WeightsInfo::new(Role::Generator, config, None)))
+            })
+            .ok_or_else(|| {
+                format!(
+                    "{name}: no `{}` entry in its header, and its tensors fit neither of the post's generators (GAN, PGGAN)",
+                    weights::METADATA_KEY
+                )
+            }),
+        Err(e) => Err(format!("{name}: {e}")),
+    }
+}
+
+/// The shipped generator and discriminator of `kind`, loaded onto the
+/// autodiff `device` for fine-tuning. Errors name the file.
+pub fn fine_tuning_models(
+    kind: ModelKind,
+    generator: &[u8],
+    discriminator: &[u8],
+    device: &Device,
+) -> Result<(ModelConfig, Generator, Discriminator), String> {
+    let (g, info) = weights::load_generator(generator, Some(kind), device).map_err(|e| format!("{}: {e}", weights_url(kind)))?;
+    let (d, d_info) =
+        weights::load_discriminator(discriminator, Some(kind), device).map_err(|e| format!("{}: {e}", discriminator_url(kind)))?;
+    if d_info.model != info.model {
+        return Err(format!("{} and {} describe different architectures", weights_url(kind), discriminator_url(kind)));
+    }
+    Ok((info.model, g, d))
 }
 
 /// A seed typed by the user: a non-negative whole number.
@@ -67,14 +153,69 @@ pub fn seed_from_unit(u: f64) -> u64 {
     (u.clamp(0.0, 1.0) * 4_294_967_296.0) as u64 % 4_294_967_296
 }
 
+/// The 8-bit pixels of the images generated from `latents` (rows of `dim`).
+pub async fn generate_pixels(generator: &Generator, latents: Vec<f32>, dim: usize, device: &Device) -> Result<Vec<u8>, String> {
+    let z = latent::to_tensor(latents, dim, device);
+    let data = generator.generate(z).into_data_async().await.map_err(|e| format!("reading digits back: {e:?}"))?;
+    let values = data.try_into_vec_as::<f32>().map_err(|e| format!("reading digits back: {e:?}"))?;
+    Ok(to_pixels(&values))
+}
+
 /// The grid of digits for `seed`: the same latents, layout and pixels as
 /// `trainer sample --seed <seed> --count 64`.
 pub async fn draw_digits(generator: &Generator, config: &ModelConfig, seed: u64, device: &Device) -> Result<Gray, String> {
     let (dim, side) = (config.latent_dim(), config.image_size());
-    let z = latent::to_tensor(latent::noise(seed, GRID_DIGITS, dim), dim, device);
-    let data = generator.generate(z).into_data_async().await.map_err(|e| format!("reading digits back: {e:?}"))?;
-    let values = data.try_into_vec_as::<f32>().map_err(|e| format!("reading digits back: {e:?}"))?;
-    Ok(grid(&to_pixels(&values), side, GRID_COLUMNS))
+    let pixels = generate_pixels(generator, latent::noise(seed, GRID_DIGITS, dim), dim, device).await?;
+    Ok(grid(&pixels, side, GRID_COLUMNS))
+}
+
+/// The digit under pixel `(x, y)` of the grid of `side`-pixel digits, if
+/// any: the gaps between digits belong to none.
+pub fn cell_at(x: f64, y: f64, side: usize) -> Option<usize> {
+    let pitch = (side + GRID_GAP) as f64;
+    let index = |v: f64| {
+        let v = v - GRID_GAP as f64;
+        let i = (v / pitch).floor();
+        (v >= 0.0 && i < GRID_COLUMNS as f64 && v - i * pitch < side as f64).then_some(i as usize)
+    };
+    Some(index(y)? * GRID_COLUMNS + index(x)?)
+}
+
+/// The two digits of the grid a latent walk goes between.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalkEnds {
+    pub from: usize,
+    pub to: usize,
+}
+
+impl Default for WalkEnds {
+    fn default() -> Self {
+        Self { from: 0, to: 1 }
+    }
+}
+
+impl WalkEnds {
+    /// A click on `cell` walks on from the digit reached so far to it.
+    pub fn pick(self, cell: usize) -> Self {
+        if cell == self.to { self } else { Self { from: self.to, to: cell } }
+    }
+}
+
+/// The frames of the walk between two digits of the grid of `seed`, by
+/// spherical interpolation of their latents: frame 0 is the digit `from`,
+/// the last the digit `to`.
+pub async fn walk_frames(
+    generator: &Generator,
+    config: &ModelConfig,
+    seed: u64,
+    ends: WalkEnds,
+    device: &Device,
+) -> Result<Vec<Gray>, String> {
+    let (dim, side) = (config.latent_dim(), config.image_size());
+    let z = latent::noise(seed, GRID_DIGITS, dim);
+    let row = |i: usize| &z[i * dim..(i + 1) * dim];
+    let pixels = generate_pixels(generator, latent::walk(row(ends.from), row(ends.to), WALK_FRAMES), dim, device).await?;
+    Ok(pixels.chunks(side * side).map(|p| Gray { width: side, height: side, pixels: p.to_vec() }).collect())
 }
 
 /// Gray pixels as the RGBA bytes a canvas `ImageData` takes.
@@ -128,7 +269,7 @@ mod tests {
     fn digits_match_the_trainers_grid_for_a_seed() {
         let device = device();
         for kind in MODELS {
-            let Slot::Ready { generator, info } = Slot::from_weights(kind, &weights(kind), &device) else {
+            let Slot::Ready { generator, info, .. } = Slot::from_weights(kind, &weights(kind), &device) else {
                 panic!("{kind} weights load");
             };
             let picture = pollster::block_on(draw_digits(&generator, &info.model, 7, &device)).unwrap();
@@ -145,5 +286,96 @@ mod tests {
             assert_eq!(rgba.len(), picture.pixels.len() * 4);
             assert_eq!(&rgba[..4], &[picture.pixels[0], picture.pixels[0], picture.pixels[0], 255]);
         }
+    }
+
+    #[test]
+    fn clicks_find_the_digit_under_them() {
+        // 28-px digits with 2-px gaps: digit 0 spans 2..30, digit 1 32..60.
+        assert_eq!(cell_at(2.0, 2.0, 28), Some(0));
+        assert_eq!(cell_at(29.9, 29.9, 28), Some(0));
+        assert_eq!(cell_at(30.5, 10.0, 28), None, "a gap");
+        assert_eq!(cell_at(1.0, 10.0, 28), None, "the border");
+        assert_eq!(cell_at(33.0, 10.0, 28), Some(1));
+        assert_eq!(cell_at(33.0, 33.0, 28), Some(9));
+        assert_eq!(cell_at(239.0, 239.0, 28), Some(63));
+        assert_eq!(cell_at(241.0, 10.0, 28), None);
+        assert_eq!(cell_at(2.0 + 7.0 * 34.0, 2.0, 32), Some(7));
+    }
+
+    #[test]
+    fn a_walk_goes_on_from_the_digit_it_reached() {
+        let ends = WalkEnds::default();
+        assert_eq!(ends, WalkEnds { from: 0, to: 1 });
+        assert_eq!(ends.pick(5), WalkEnds { from: 1, to: 5 });
+        assert_eq!(ends.pick(5).pick(5), WalkEnds { from: 1, to: 5 }, "picking the same end twice keeps the walk");
+        assert_eq!(ends.pick(5).pick(0), WalkEnds { from: 5, to: 0 });
+    }
+
+    #[test]
+    fn a_walks_frames_run_from_one_digit_of_the_grid_to_another() {
+        let device = device();
+        let kind = ModelKind::Gan;
+        let Slot::Ready { generator, info, .. } = Slot::from_weights(kind, &weights(kind), &device) else { panic!() };
+        let ends = WalkEnds { from: 3, to: 12 };
+        let frames = pollster::block_on(walk_frames(&generator, &info.model, 7, ends, &device)).unwrap();
+        assert_eq!(frames.len(), WALK_FRAMES);
+        assert!(frames.iter().all(|f| f.width == 28 && f.height == 28 && f.pixels.len() == 784));
+        let grid = pollster::block_on(draw_digits(&generator, &info.model, 7, &device)).unwrap();
+        let cell = |i: usize| -> Vec<u8> {
+            let (x0, y0) = (GRID_GAP + (i % 8) * 30, GRID_GAP + (i / 8) * 30);
+            (0..28).flat_map(|y| grid.pixels[(y0 + y) * grid.width + x0..][..28].to_vec()).collect()
+        };
+        let near = |a: &[u8], b: &[u8]| a.iter().zip(b).all(|(x, y)| x.abs_diff(*y) <= 1);
+        assert!(near(&frames[0].pixels, &cell(3)), "the walk starts at digit 3");
+        assert!(near(&frames[WALK_FRAMES - 1].pixels, &cell(12)), "and ends at digit 12");
+        assert!(!near(&frames[WALK_FRAMES / 2].pixels, &cell(3)) && !near(&frames[WALK_FRAMES / 2].pixels, &cell(12)));
+    }
+
+    #[test]
+    fn user_files_are_checked_and_refusals_name_the_file() {
+        let device = device();
+        assert!(check_size("big.safetensors", 64.0 * 1024.0 * 1024.0).is_ok());
+        assert_eq!(
+            check_size("big.safetensors", 70e6).unwrap_err(),
+            "big.safetensors: 70000000 bytes, over the 67108864-byte limit for weights"
+        );
+        for kind in MODELS {
+            let (_, info) = load_user_weights("mine.safetensors", &weights(kind), &device).unwrap();
+            assert_eq!(info.model.kind(), kind, "the architecture comes from the header");
+            // The same tensors without our header, as PyTorch's `save_file` writes them.
+            let bytes = weights(kind);
+            let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+            let plain = safetensors::serialize(file.tensors(), None).unwrap();
+            let (_, info) = load_user_weights("torch.safetensors", &plain, &device).unwrap();
+            assert_eq!(info.model, ModelConfig::post(kind), "recognised by its tensors");
+        }
+        let config = ModelConfig::post(ModelKind::Gan);
+        let (_, d) = config.init(InitScheme::Dcgan, 0, &device);
+        let d_bytes = weights::save_discriminator(&d, &config, Precision::F16).unwrap();
+        assert_eq!(
+            load_user_weights("d.safetensors", &d_bytes, &device).unwrap_err(),
+            "d.safetensors: this file holds a gan discriminator, expected a gan generator"
+        );
+        let err = load_user_weights("notes.txt", b"just some text", &device).unwrap_err();
+        assert!(err.starts_with("notes.txt: not a safetensors file"), "{err}");
+        let file = safetensors::SafeTensors::deserialize(&d_bytes).unwrap();
+        let plain = safetensors::serialize(file.tensors(), None).unwrap();
+        assert_eq!(
+            load_user_weights("other.safetensors", &plain, &device).unwrap_err(),
+            "other.safetensors: no `mnist_gan` entry in its header, and its tensors fit neither of the post's generators (GAN, PGGAN)"
+        );
+    }
+
+    #[test]
+    fn fine_tuning_loads_the_shipped_pair_and_refuses_a_mismatch() {
+        let device = device().autodiff();
+        let config = ModelConfig::post(ModelKind::Gan);
+        let (g, d) = config.init(InitScheme::Dcgan, 0, &device);
+        let g_bytes = weights::save_generator(&g.valid(), &config, None, Precision::F32).unwrap();
+        let d_bytes = weights::save_discriminator(&d.valid(), &config, Precision::F32).unwrap();
+        let (loaded, _, _) = fine_tuning_models(ModelKind::Gan, &g_bytes, &d_bytes, &device).unwrap();
+        assert_eq!(loaded, config);
+        let err = fine_tuning_models(ModelKind::Gan, &g_bytes, &g_bytes, &device).err().unwrap();
+        assert_eq!(err, "weights/gan-discriminator.safetensors: this file holds a gan generator, expected a gan discriminator");
     }
 }

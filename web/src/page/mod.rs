@@ -1,8 +1,15 @@
 //! The page: device start-up, weight downloads, events and canvas drawing.
+//! The latent walk, the training panel and the user's own weights files live
+//! in the submodules.
 //!
 //! The `<body>` carries the page's state in data attributes (`state`,
-//! `backend`, `model`, `seed`, `generation`, `ms`) so that tests, and
-//! curious users, can follow it.
+//! `backend`, `model`, `seed`, `generation`, `ms`, `origin`, and the
+//! `walk*`, `train*` and `weights*` ones of the submodules) so that tests,
+//! and curious users, can follow it.
+
+mod files;
+mod train;
+mod walk;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -10,35 +17,72 @@ use std::rc::Rc;
 use burn::prelude::*;
 use js_sys::{Function, Promise, Reflect, Uint8Array};
 use shared::ModelKind;
+use shared::image::Gray;
 use shared::weights::MAX_WEIGHTS_BYTES;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{Clamped, JsCast};
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{
     CanvasRenderingContext2d, Document, HtmlCanvasElement, HtmlElement, HtmlInputElement, ImageData,
-    KeyboardEvent, Response, Window,
+    KeyboardEvent, MouseEvent, Response, Window,
 };
 
 use crate::app::{self, MODELS, Slot};
+
+/// A canvas and its 2D context.
+struct Canvas {
+    element: HtmlCanvasElement,
+    context: CanvasRenderingContext2d,
+}
+
+impl Canvas {
+    fn new(document: &Document, id: &str) -> Result<Self, JsValue> {
+        let element: HtmlCanvasElement = element(document, id)?;
+        let context = element
+            .get_context("2d")?
+            .ok_or_else(|| JsValue::from_str(&format!("#{id}: no 2d context")))?
+            .dyn_into::<CanvasRenderingContext2d>()?;
+        Ok(Self { element, context })
+    }
+
+    /// Draws gray pixels one to one, resizing the canvas to them (CSS scales it up).
+    fn paint(&self, picture: &Gray) -> Result<(), JsValue> {
+        self.element.set_width(picture.width as u32);
+        self.element.set_height(picture.height as u32);
+        let rgba = app::rgba(picture);
+        let (w, h) = (picture.width as u32, picture.height as u32);
+        let data = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), w, h)?;
+        self.context.put_image_data(&data, 0.0, 0.0)
+    }
+}
 
 struct Page {
     window: Window,
     document: Document,
     body: HtmlElement,
-    canvas: HtmlCanvasElement,
-    context: CanvasRenderingContext2d,
+    digits: Canvas,
     seed: HtmlInputElement,
+}
+
+/// Runs a job at most once at a time: asked again while it runs, it runs
+/// once more afterwards (however often it was asked), with the state of then.
+#[derive(Default)]
+struct Coalesce {
+    busy: bool,
+    again: bool,
 }
 
 struct State {
     device: Device,
+    /// How the page names the device, e.g. "WebGPU".
+    description: String,
     slots: Vec<(ModelKind, Slot)>,
     model: ModelKind,
     seed: u64,
-    /// A generation is running; another request waits in `pending`.
-    busy: bool,
-    pending: bool,
+    drawing: Coalesce,
     generations: u64,
+    walk: walk::Walk,
+    training: train::Training,
 }
 
 impl State {
@@ -48,6 +92,15 @@ impl State {
 
     fn set_slot(&mut self, kind: ModelKind, slot: Slot) {
         self.slots.iter_mut().find(|(k, _)| *k == kind).expect("every model has a slot").1 = slot;
+    }
+
+    /// The chosen model's generator and architecture, or why there is none.
+    fn chosen(&self) -> Result<(shared::Generator, shared::ModelConfig, app::Origin), String> {
+        match self.slot(self.model) {
+            Slot::Ready { generator, info, origin } => Ok((generator.clone(), info.model.clone(), origin.clone())),
+            Slot::Failed(message) => Err(message.clone()),
+            Slot::Loading => Err("still loading".into()),
+        }
     }
 }
 
@@ -72,18 +125,27 @@ impl Page {
         let window = web_sys::window().ok_or("no window")?;
         let document = window.document().ok_or("no document")?;
         let body = document.body().ok_or("no body")?;
-        let canvas: HtmlCanvasElement = element(&document, "digits")?;
-        let context = canvas
-            .get_context("2d")?
-            .ok_or("no 2d context")?
-            .dyn_into::<CanvasRenderingContext2d>()?;
+        let digits = Canvas::new(&document, "digits")?;
         let seed = element(&document, "seed")?;
-        Ok(Self { window, document, body, canvas, context, seed })
+        Ok(Self { window, document, body, digits, seed })
+    }
+
+    fn get<T: JsCast>(&self, id: &str) -> Result<T, JsValue> {
+        element(&self.document, id)
     }
 
     /// The model switch's radio button for `kind`.
     fn radio(&self, kind: ModelKind) -> Result<HtmlInputElement, JsValue> {
-        element(&self.document, &format!("model-{kind}"))
+        self.get(&format!("model-{kind}"))
+    }
+
+    /// Switches the grid to `kind`, enabling its radio button.
+    fn choose_model(&self, state: &Shared, kind: ModelKind) {
+        state.borrow_mut().model = kind;
+        if let Ok(radio) = self.radio(kind) {
+            radio.set_disabled(false);
+            radio.set_checked(true);
+        }
     }
 
     fn mark(&self, key: &str, value: &str) {
@@ -104,28 +166,59 @@ impl Page {
         }
     }
 
-    fn paint(&self, picture: &shared::image::Gray) -> Result<(), JsValue> {
-        self.canvas.set_width(picture.width as u32);
-        self.canvas.set_height(picture.height as u32);
-        let rgba = app::rgba(picture);
-        let data = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), picture.width as u32, picture.height as u32)?;
-        self.context.put_image_data(&data, 0.0, 0.0)
-    }
-
     /// A message drawn on the canvas, so that it never stays blank.
     fn notice(&self, message: &str) {
-        let (w, h) = (self.canvas.width() as f64, self.canvas.height() as f64);
-        self.context.set_fill_style_str("#202020");
-        self.context.fill_rect(0.0, 0.0, w, h);
-        self.context.set_fill_style_str("#ff8888");
-        self.context.set_font("14px sans-serif");
-        self.context.set_text_align("center");
-        let _ = self.context.fill_text(message, w / 2.0, h / 2.0);
+        let (canvas, context) = (&self.digits.element, &self.digits.context);
+        let (w, h) = (canvas.width() as f64, canvas.height() as f64);
+        context.set_fill_style_str("#202020");
+        context.fill_rect(0.0, 0.0, w, h);
+        context.set_fill_style_str("#ff8888");
+        context.set_font("14px sans-serif");
+        context.set_text_align("center");
+        let _ = context.fill_text(message, w / 2.0, h / 2.0);
     }
 
     fn now(&self) -> f64 {
         self.window.performance().map(|p| p.now()).unwrap_or(0.0)
     }
+
+    /// Lets the browser handle events and paint before going on.
+    async fn next_turn(&self) {
+        let window = self.window.clone();
+        let promise = Promise::new(&mut |resolve, _| {
+            let _ = window.set_timeout_with_callback(&resolve);
+        });
+        let _ = JsFuture::from(promise).await;
+    }
+}
+
+/// Runs `job` unless it is already running; then once more when it ends.
+fn coalesced<J>(state: &Shared, flag: fn(&mut State) -> &mut Coalesce, job: J)
+where
+    J: AsyncFn() + 'static,
+{
+    {
+        let mut s = state.borrow_mut();
+        let f = flag(&mut s);
+        if f.busy {
+            f.again = true;
+            return;
+        }
+        f.busy = true;
+    }
+    let state = state.clone();
+    spawn_local(async move {
+        loop {
+            job().await;
+            let mut s = state.borrow_mut();
+            let f = flag(&mut s);
+            if !f.again {
+                f.busy = false;
+                break;
+            }
+            f.again = false;
+        }
+    });
 }
 
 /// `navigator.gpu.requestAdapter()` answers with an adapter: asked before
@@ -160,8 +253,9 @@ async fn init_device(window: &Window) -> (Device, &'static str, String) {
     (Device::flex(), "cpu", "CPU (this browser offers no WebGPU adapter)".into())
 }
 
-/// The bytes at `url`, refusing HTTP errors and oversized files before reading them.
-async fn fetch_bytes(window: &Window, url: &str) -> Result<Vec<u8>, String> {
+/// The bytes at `url`, refusing HTTP errors and files over `limit` bytes
+/// before reading them.
+async fn fetch_bytes(window: &Window, url: &str, limit: usize) -> Result<Vec<u8>, String> {
     let response: Response = JsFuture::from(window.fetch_with_str(url))
         .await
         .map_err(js_message)?
@@ -171,69 +265,55 @@ async fn fetch_bytes(window: &Window, url: &str) -> Result<Vec<u8>, String> {
         return Err(format!("HTTP {} {}", response.status(), response.status_text()).trim_end().into());
     }
     let length = response.headers().get("content-length").ok().flatten().and_then(|l| l.parse::<usize>().ok());
-    if let Some(length) = length.filter(|&l| l > MAX_WEIGHTS_BYTES) {
-        return Err(format!("{length} bytes, over the {MAX_WEIGHTS_BYTES}-byte limit for weights"));
+    if let Some(length) = length.filter(|&l| l > limit) {
+        return Err(format!("{length} bytes, over the {limit}-byte limit"));
     }
     let buffer = JsFuture::from(response.array_buffer().map_err(js_message)?).await.map_err(js_message)?;
     Ok(Uint8Array::new(&buffer).to_vec())
 }
 
-/// Draws the current model and seed, queueing one request while busy.
-fn request_draw(page: Rc<Page>, state: Shared) {
-    {
-        let mut s = state.borrow_mut();
-        if s.busy {
-            s.pending = true;
-            return;
-        }
-        s.busy = true;
-    }
-    spawn_local(async move {
-        loop {
-            let (job, device, kind, seed) = {
-                let s = state.borrow();
-                let job = match s.slot(s.model) {
-                    Slot::Ready { generator, info } => Ok((generator.clone(), info.model.clone())),
-                    Slot::Failed(message) => Err(message.clone()),
-                    Slot::Loading => Err("still loading".into()),
-                };
-                (job, s.device.clone(), s.model, s.seed)
-            };
-            match job {
-                Ok((generator, config)) => {
-                    let start = page.now();
-                    match app::draw_digits(&generator, &config, seed, &device).await {
-                        Ok(picture) => {
-                            let ms = page.now() - start;
-                            if let Err(e) = page.paint(&picture) {
-                                page.error(&format!("drawing failed: {}", js_message(e)));
-                            }
-                            let generations = {
-                                let mut s = state.borrow_mut();
-                                s.generations += 1;
-                                s.generations
-                            };
-                            page.text("timing", &format!("{} digits in {ms:.1} ms", app::GRID_DIGITS));
-                            page.mark("ms", &format!("{ms:.2}"));
-                            page.mark("model", kind.name());
-                            page.mark("seed", &seed.to_string());
-                            page.mark("generation", &generations.to_string());
-                            if generations == 1 {
-                                // Milliseconds from navigation to the first digits on screen.
-                                page.mark("firstms", &format!("{:.0}", page.now()));
-                            }
-                        }
-                        Err(e) => page.error(&format!("{kind}: generation failed: {e}")),
-                    }
+/// Draws the current model and seed, once more if asked while drawing; the
+/// latent walk follows the grid.
+fn request_draw(page: &Rc<Page>, state: &Shared) {
+    let (page, shared) = (page.clone(), state.clone());
+    coalesced(state, |s| &mut s.drawing, async move || {
+        let (job, device, kind, seed) = {
+            let s = shared.borrow();
+            (s.chosen(), s.device.clone(), s.model, s.seed)
+        };
+        let (generator, config, origin) = match job {
+            Ok(job) => job,
+            Err(message) => {
+                page.text("timing", &format!("{}: {message}", app::label(kind)));
+                return;
+            }
+        };
+        let start = page.now();
+        match app::draw_digits(&generator, &config, seed, &device).await {
+            Ok(picture) => {
+                let ms = page.now() - start;
+                if let Err(e) = page.digits.paint(&picture) {
+                    page.error(&format!("drawing failed: {}", js_message(e)));
                 }
-                Err(message) => page.text("timing", &format!("{}: {message}", app::label(kind))),
+                let generations = {
+                    let mut s = shared.borrow_mut();
+                    s.generations += 1;
+                    s.generations
+                };
+                page.text("timing", &format!("{} digits in {ms:.1} ms", app::GRID_DIGITS));
+                page.text("origin", &format!("Drawn with {}.", origin.describe(kind)));
+                page.mark("ms", &format!("{ms:.2}"));
+                page.mark("model", kind.name());
+                page.mark("origin", origin.name());
+                page.mark("seed", &seed.to_string());
+                page.mark("generation", &generations.to_string());
+                if generations == 1 {
+                    // Milliseconds from navigation to the first digits on screen.
+                    page.mark("firstms", &format!("{:.0}", page.now()));
+                }
+                walk::request(&page, &shared);
             }
-            let mut s = state.borrow_mut();
-            if !s.pending {
-                s.busy = false;
-                break;
-            }
-            s.pending = false;
+            Err(e) => page.error(&format!("{kind}: generation failed: {e}")),
         }
     });
 }
@@ -243,7 +323,7 @@ fn resample(page: &Rc<Page>, state: &Shared) {
     let seed = app::seed_from_unit(js_sys::Math::random());
     state.borrow_mut().seed = seed;
     page.seed.set_value(&seed.to_string());
-    request_draw(page.clone(), state.clone());
+    request_draw(page, state);
 }
 
 fn listen<E>(target: &web_sys::EventTarget, event: &str, handler: impl FnMut(E) + 'static) -> Result<(), JsValue>
@@ -256,10 +336,20 @@ where
     Ok(())
 }
 
+/// A button's clicks.
+fn on_click(page: &Rc<Page>, state: &Shared, id: &str, handler: fn(&Rc<Page>, &Shared)) -> Result<(), JsValue> {
+    let button: HtmlElement = page.get(id)?;
+    let (p, s) = (page.clone(), state.clone());
+    listen(&button, "click", move |_: MouseEvent| handler(&p, &s))
+}
+
 fn wire_events(page: &Rc<Page>, state: &Shared) -> Result<(), JsValue> {
     let (p, s) = (page.clone(), state.clone());
-    listen(&page.canvas, "click", move |_: web_sys::MouseEvent| {
-        resample(&p, &s);
+    listen(&page.digits.element, "click", move |e: MouseEvent| {
+        // In walk mode a click picks the digit under it; otherwise, new digits.
+        if !walk::click(&p, &s, &e) {
+            resample(&p, &s);
+        }
     })?;
     let (p, s) = (page.clone(), state.clone());
     listen(&page.document, "keydown", move |e: KeyboardEvent| {
@@ -269,16 +359,12 @@ fn wire_events(page: &Rc<Page>, state: &Shared) -> Result<(), JsValue> {
             resample(&p, &s);
         }
     })?;
-    let new_button: HtmlElement = element(&page.document, "new")?;
-    let (p, s) = (page.clone(), state.clone());
-    listen(&new_button, "click", move |_: web_sys::MouseEvent| {
-        resample(&p, &s);
-    })?;
+    on_click(page, state, "new", resample)?;
     let (p, s) = (page.clone(), state.clone());
     listen(&page.seed, "change", move |_: web_sys::Event| match app::parse_seed(&p.seed.value()) {
         Ok(seed) => {
             s.borrow_mut().seed = seed;
-            request_draw(p.clone(), s.clone());
+            request_draw(&p, &s);
         }
         Err(e) => p.error(&e),
     })?;
@@ -287,9 +373,12 @@ fn wire_events(page: &Rc<Page>, state: &Shared) -> Result<(), JsValue> {
         let (p, s) = (page.clone(), state.clone());
         listen(&radio, "change", move |_: web_sys::Event| {
             s.borrow_mut().model = kind;
-            request_draw(p.clone(), s.clone());
+            request_draw(&p, &s);
         })?;
     }
+    walk::wire(page, state)?;
+    files::wire(page, state)?;
+    train::wire(page, state)?;
     Ok(())
 }
 
@@ -313,12 +402,14 @@ async fn run() -> Result<(), JsValue> {
     let (seed, model) = url_choice(&page.window);
     let state: Shared = Rc::new(RefCell::new(State {
         device: device.clone(),
+        description: description.clone(),
         slots: MODELS.iter().map(|&k| (k, Slot::Loading)).collect(),
         model: model.unwrap_or(ModelKind::Gan),
         seed: seed.unwrap_or_else(|| app::seed_from_unit(js_sys::Math::random())),
-        busy: false,
-        pending: false,
+        drawing: Coalesce::default(),
         generations: 0,
+        walk: walk::Walk::default(),
+        training: train::Training::default(),
     }));
     page.seed.set_value(&state.borrow().seed.to_string());
     if let Ok(radio) = page.radio(state.borrow().model) {
@@ -333,6 +424,9 @@ async fn run() -> Result<(), JsValue> {
     for kind in order {
         let slot = load_model(&page.window, kind, &device).await;
         let ready = slot.is_ready();
+        if !matches!(state.borrow().slot(kind), Slot::Loading) {
+            continue; // the user's own file arrived first: keep it
+        }
         if let Slot::Failed(message) = &slot {
             page.error(message);
             if let Ok(radio) = page.radio(kind) {
@@ -343,18 +437,15 @@ async fn run() -> Result<(), JsValue> {
         if ready && !started {
             started = true;
             if kind != chosen {
-                state.borrow_mut().model = kind;
-                if let Ok(radio) = page.radio(kind) {
-                    radio.set_checked(true);
-                }
+                page.choose_model(&state, kind);
             }
             wire_events(&page, &state)?;
             page.text("status", &format!("Device: {description}. Click the digits or press Space for new ones."));
             page.mark("state", "ready");
-            request_draw(page.clone(), state.clone());
+            request_draw(&page, &state);
         } else if ready && state.borrow().model == kind {
             // The user switched to this model while it was loading.
-            request_draw(page.clone(), state.clone());
+            request_draw(&page, &state);
         }
     }
     if !started {
@@ -369,21 +460,33 @@ async fn run() -> Result<(), JsValue> {
 /// Downloads, checks and warms up one model: the warm-up generation compiles
 /// its kernels, so that the first click is as fast as the next.
 async fn load_model(window: &Window, kind: ModelKind, device: &Device) -> Slot {
-    let slot = match fetch_bytes(window, &app::weights_url(kind)).await {
+    let slot = match fetch_bytes(window, &app::weights_url(kind), MAX_WEIGHTS_BYTES).await {
         Ok(bytes) => Slot::from_weights(kind, &bytes, device),
         Err(reason) => Slot::fetch_failed(kind, &reason),
     };
     match slot {
-        Slot::Ready { generator, info } => match app::draw_digits(&generator, &info.model, 0, device).await {
-            Ok(_) => Slot::Ready { generator, info },
+        Slot::Ready { generator, info, origin } => match app::draw_digits(&generator, &info.model, 0, device).await {
+            Ok(_) => Slot::Ready { generator, info, origin },
             Err(e) => Slot::Failed(format!("{}: warm-up generation failed: {e}", app::weights_url(kind))),
         },
         other => other,
     }
 }
 
+unsafe extern "C" {
+    /// Synthesised by the linker: runs the static constructors (CubeCL
+    /// registers its IR dialects with `inventory` in them).
+    fn __wasm_call_ctors();
+}
+
 #[wasm_bindgen(start)]
 pub fn start() {
+    // Run the constructors once, here. Without an explicit call the linker
+    // treats the module as a "command" and runs them again at the start of
+    // every call from JavaScript into the wasm: every event, timer and
+    // promise callback paid for hundreds of registrations.
+    // SAFETY: called once, first thing, before any code that reads what they register.
+    unsafe { __wasm_call_ctors() };
     // A panic ends the wasm instance: say so on the page, not only in the console.
     std::panic::set_hook(Box::new(|info| {
         console_error_panic_hook::hook(info);

@@ -1,0 +1,466 @@
+//! The "Train here" run without the DOM: its settings, its state machine, its
+//! batches and the data of its loss chart. The page calls [`Run::step`] once
+//! per turn of the browser's event loop and reads the losses back
+//! asynchronously; the step itself is `shared`'s, the trainer's very own.
+
+use std::ops::RangeInclusive;
+
+use burn::prelude::*;
+use shared::latent::{self, ChaCha8Rng, stream};
+use shared::mnist::Images;
+use shared::weights::TrainingFacts;
+use shared::{Discriminator, GanTrainer, Generator, ModelConfig, Recipe};
+
+/// The MNIST subset shipped with the page: the 10,000 test images, as
+/// distributed (gzip IDX), fetched when the panel is first opened.
+pub const DATA_URL: &str = "data/t10k-images-idx3-ubyte.gz";
+pub const STEPS: RangeInclusive<usize> = 1..=20_000;
+pub const BATCH_SIZES: RangeInclusive<usize> = 1..=256;
+pub const LEARNING_RATES: RangeInclusive<f64> = 1e-6..=1e-2;
+/// Steps whose losses are read back together: one transfer instead of five.
+pub const READBACK_EVERY: usize = 5;
+/// The preview grid is redrawn every this many steps (and at the end).
+pub const PREVIEW_EVERY: usize = 20;
+
+/// Where the weights of a run come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// Fresh weights, the stable recipe's initialisation.
+    Scratch,
+    /// The shipped generator and its discriminator (fine-tuning).
+    Shipped,
+}
+
+/// What the user chose in the panel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    pub start: Start,
+    pub steps: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    /// Seeds the initial weights, the batches and the noise.
+    pub seed: u64,
+}
+
+fn parse_in<T>(name: &str, text: &str, range: &RangeInclusive<T>) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
+    let text = text.trim();
+    match text.parse::<T>() {
+        Ok(v) if range.contains(&v) => Ok(v),
+        _ => Err(format!("{name} must be a number from {} to {}, got {text:?}", range.start(), range.end())),
+    }
+}
+
+impl Settings {
+    /// The panel's fields, checked.
+    pub fn parse(start: Start, steps: &str, batch_size: &str, lr: &str, seed: u64) -> Result<Self, String> {
+        Ok(Self {
+            start,
+            steps: parse_in("steps", steps, &STEPS)?,
+            batch_size: parse_in("the batch size", batch_size, &BATCH_SIZES)?,
+            lr: parse_in("the learning rate", lr, &LEARNING_RATES)?,
+            seed,
+        })
+    }
+
+    /// The stable recipe (the trainer's default) at the chosen learning rate.
+    pub fn recipe(&self) -> Recipe {
+        Recipe { lr: self.lr, ..Recipe::stable() }
+    }
+}
+
+/// Where a run stands. No run at all is the panel's idle state.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Phase {
+    Running,
+    Paused,
+    /// Stopped by the user before its last step.
+    Stopped,
+    /// All its steps done.
+    Finished,
+    /// A loss was not a number: training cannot go on.
+    Failed(String),
+}
+
+impl Phase {
+    /// The name the page shows and writes into `data-trainstate`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Phase::Running => "running",
+            Phase::Paused => "paused",
+            Phase::Stopped => "stopped",
+            Phase::Finished => "finished",
+            Phase::Failed(_) => "failed",
+        }
+    }
+
+    /// Over for good: a new run must be started.
+    pub fn is_over(&self) -> bool {
+        matches!(self, Phase::Stopped | Phase::Finished | Phase::Failed(_))
+    }
+}
+
+/// The user's buttons while a run exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Pause,
+    Resume,
+    Stop,
+}
+
+/// A training run in the page.
+pub struct Run {
+    pub settings: Settings,
+    pub config: ModelConfig,
+    trainer: GanTrainer,
+    /// The data set on the training device, `[n, 1, side, side]` in `[-1, 1]`.
+    images: Tensor<4>,
+    count: usize,
+    order: Vec<u32>,
+    epoch: usize,
+    batch: usize,
+    noise: ChaCha8Rng,
+    /// Steps done.
+    pub step: usize,
+    phase: Phase,
+    pub chart: LossChart,
+    /// Losses of steps not yet read back, `[4]` each.
+    pending: Vec<Tensor<1>>,
+}
+
+impl Run {
+    /// A run on `images` (the MNIST subset), from fresh weights or from the
+    /// given models, which must live on `device.autodiff()` (load them there:
+    /// moving them would read the device synchronously, which WebGPU in the
+    /// browser cannot). It starts in [`Phase::Running`].
+    pub fn new(
+        settings: Settings,
+        config: ModelConfig,
+        images: &Images,
+        start: Option<(Generator, Discriminator)>,
+        device: &Device,
+    ) -> Self {
+        let recipe = settings.recipe();
+        let trainer = match start {
+            None => GanTrainer::new(&config, recipe, settings.seed, device),
+            Some((g, d)) => GanTrainer::from_models(g, d, recipe),
+        };
+        let count = images.count;
+        Self {
+            images: images.to_tensor(config.image_size(), device),
+            count,
+            order: latent::epoch_order(settings.seed, 0, count),
+            epoch: 0,
+            batch: 0,
+            noise: latent::rng(settings.seed, stream::TRAIN_NOISE),
+            step: 0,
+            phase: Phase::Running,
+            chart: LossChart::default(),
+            pending: Vec::new(),
+            trainer,
+            config,
+            settings,
+        }
+    }
+
+    pub fn phase(&self) -> &Phase {
+        &self.phase
+    }
+
+    /// Applies a button press, or says why it does not apply now.
+    pub fn act(&mut self, action: Action) -> Result<(), String> {
+        self.phase = match (&self.phase, action) {
+            (Phase::Running, Action::Pause) => Phase::Paused,
+            (Phase::Paused, Action::Resume) => Phase::Running,
+            (Phase::Running | Phase::Paused, Action::Stop) => Phase::Stopped,
+            (phase, action) => return Err(format!("cannot {action:?} a run that is {}", phase.name()).to_lowercase()),
+        };
+        Ok(())
+    }
+
+    fn batch_size(&self) -> usize {
+        self.settings.batch_size.min(self.count)
+    }
+
+    /// Whole batches only: a short last batch is dropped.
+    fn batches_per_epoch(&self) -> usize {
+        self.count / self.batch_size()
+    }
+
+    /// Running, with steps left.
+    pub fn wants_step(&self) -> bool {
+        self.phase == Phase::Running
+    }
+
+    /// One training step (the trainer's), its losses kept on the device until
+    /// [`Self::take_losses`]. The last step finishes the run.
+    pub fn step(&mut self) {
+        if !self.wants_step() {
+            return;
+        }
+        let size = self.batch_size();
+        if self.batch == self.batches_per_epoch() {
+            // A new epoch, in a new order (a short last batch is dropped).
+            self.epoch += 1;
+            self.batch = 0;
+            self.order = latent::epoch_order(self.settings.seed, self.epoch, self.count);
+        }
+        let indices = &self.order[self.batch * size..(self.batch + 1) * size];
+        let (real, z) = shared::train::batch(&self.images, indices, &mut self.noise, self.config.latent_dim());
+        self.pending.push(self.trainer.step(real, z).stacked());
+        self.batch += 1;
+        self.step += 1;
+        if self.step == self.settings.steps {
+            self.phase = Phase::Finished;
+        }
+    }
+
+    /// Losses to read back: every [`READBACK_EVERY`] steps, and whenever the
+    /// run is no longer running. `[4 * steps]`: D, G, D(x), D(G(z)) per step.
+    pub fn take_losses(&mut self) -> Option<Tensor<1>> {
+        let due = self.pending.len() >= READBACK_EVERY || (!self.pending.is_empty() && !self.wants_step());
+        due.then(|| Tensor::cat(std::mem::take(&mut self.pending), 0))
+    }
+
+    /// Records losses read back from [`Self::take_losses`]. A loss that is not
+    /// a number fails the run, and says at which step.
+    pub fn record(&mut self, values: &[f32]) -> Result<(), String> {
+        let steps = values.len() / 4;
+        let first = self.step - self.pending.len() - steps + 1;
+        for (i, step) in values.chunks_exact(4).enumerate() {
+            if !step.iter().all(|v| v.is_finite()) {
+                let message = format!("the losses are not numbers at step {}: training diverged", first + i);
+                self.phase = Phase::Failed(message.clone());
+                return Err(message);
+            }
+            self.chart.push(step[0], step[1]);
+        }
+        Ok(())
+    }
+
+    /// The preview is due after this step.
+    pub fn preview_due(&self) -> bool {
+        self.step % PREVIEW_EVERY == 0 || self.phase.is_over() || self.phase == Phase::Paused
+    }
+
+    /// The generator as it is now, for drawing (no autodiff).
+    pub fn generator(&self) -> Generator {
+        self.trainer.generator.valid()
+    }
+
+    /// What the weights header says about this run.
+    pub fn facts(&self) -> TrainingFacts {
+        TrainingFacts {
+            recipe: self.trainer.recipe.clone(),
+            seed: self.settings.seed,
+            batch_size: self.settings.batch_size,
+            epochs: self.step / self.batches_per_epoch(),
+            steps: self.step as u64,
+        }
+    }
+}
+
+/// D's and G's loss at every step, and how to draw them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LossChart {
+    pub d: Vec<f32>,
+    pub g: Vec<f32>,
+}
+
+/// Two polylines in canvas coordinates (y down), and the loss at the top edge.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plot {
+    pub d: Vec<(f64, f64)>,
+    pub g: Vec<(f64, f64)>,
+    pub y_max: f64,
+}
+
+impl LossChart {
+    pub fn push(&mut self, d: f32, g: f32) {
+        self.d.push(d);
+        self.g.push(g);
+    }
+
+    pub fn len(&self) -> usize {
+        self.d.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.d.is_empty()
+    }
+
+    /// The curves in a `width` x `height` box whose x axis spans `total`
+    /// steps: at most one point per pixel column (the mean of the steps that
+    /// fall in it), and a y range from 0 to the largest point rounded up to
+    /// a half, so the scale moves rarely.
+    pub fn plot(&self, total: usize, width: f64, height: f64) -> Plot {
+        let total = total.max(self.len()).max(1);
+        let columns = (width.floor() as usize).max(1);
+        let per_point = total.div_ceil(columns).max(1);
+        let means = |values: &[f32]| -> Vec<(f64, f64)> {
+            values
+                .chunks(per_point)
+                .enumerate()
+                .map(|(i, chunk)| {
+                    let mid = (i * per_point) as f64 + (chunk.len() as f64 - 1.0) / 2.0;
+                    (mid, chunk.iter().map(|&v| v as f64).sum::<f64>() / chunk.len() as f64)
+                })
+                .collect()
+        };
+        let (d, g) = (means(&self.d), means(&self.g));
+        let top = d.iter().chain(&g).map(|&(_, y)| y).fold(0.0, f64::max);
+        let y_max = ((top * 2.0).ceil() / 2.0).max(0.5);
+        let x_scale = if total > 1 { width / (total - 1) as f64 } else { 0.0 };
+        let to_canvas =
+            |points: Vec<(f64, f64)>| points.into_iter().map(|(x, y)| (x * x_scale, height * (1.0 - y / y_max))).collect();
+        Plot { d: to_canvas(d), g: to_canvas(g), y_max }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::ModelKind;
+
+    fn settings(steps: usize, batch_size: usize) -> Settings {
+        Settings { start: Start::Scratch, steps, batch_size, lr: 2e-4, seed: 0 }
+    }
+
+    fn images(count: usize) -> Images {
+        // Distinct, digit-free images: a bright bar at a different row each.
+        let mut pixels = vec![0u8; count * 784];
+        for i in 0..count {
+            pixels[i * 784 + (i % 28) * 28..][..28].fill(255);
+        }
+        Images { count, pixels }
+    }
+
+    #[test]
+    fn settings_are_checked_with_what_was_expected() {
+        let s = Settings::parse(Start::Shipped, " 200", "64", "2e-4", 5).unwrap();
+        assert_eq!(s, Settings { start: Start::Shipped, steps: 200, batch_size: 64, lr: 2e-4, seed: 5 });
+        assert_eq!(s.recipe(), Recipe { lr: 2e-4, ..Recipe::stable() });
+        assert_eq!(
+            Settings::parse(Start::Scratch, "0", "64", "2e-4", 0).unwrap_err(),
+            "steps must be a number from 1 to 20000, got \"0\""
+        );
+        assert!(Settings::parse(Start::Scratch, "10", "1000", "2e-4", 0).unwrap_err().starts_with("the batch size"));
+        assert!(Settings::parse(Start::Scratch, "10", "8", "fast", 0).unwrap_err().starts_with("the learning rate"));
+        assert!(Settings::parse(Start::Scratch, "10", "8", "0.5", 0).is_err());
+    }
+
+    #[test]
+    fn a_run_moves_through_its_phases() {
+        let device = Device::flex();
+        let config = ModelConfig::post(ModelKind::Gan);
+        let mut run = Run::new(settings(12, 4), config, &images(10), None, &device);
+        assert_eq!(run.phase(), &Phase::Running);
+        assert_eq!(run.act(Action::Resume).unwrap_err(), "cannot resume a run that is running");
+        run.step();
+        run.act(Action::Pause).unwrap();
+        assert!(!run.wants_step());
+        run.step(); // ignored while paused
+        assert_eq!(run.step, 1);
+        assert!(run.preview_due(), "a pause shows the digits as they are");
+        // What was pending is read back while paused.
+        let losses = run.take_losses().expect("a paused run hands its losses over");
+        assert_eq!(losses.dims(), [4]);
+        run.record(&losses.into_data().try_to_vec::<f32>().unwrap()).unwrap();
+        run.act(Action::Resume).unwrap();
+        // 10 images in batches of 4: two batches per epoch, the short rest dropped.
+        while run.wants_step() {
+            run.step();
+            if let Some(l) = run.take_losses() {
+                run.record(&l.into_data().try_to_vec::<f32>().unwrap()).unwrap();
+            }
+        }
+        assert_eq!(run.phase(), &Phase::Finished);
+        assert_eq!(run.step, 12);
+        assert_eq!(run.chart.len(), 12, "every step's losses are charted once");
+        assert!(run.chart.d.iter().chain(&run.chart.g).all(|v| v.is_finite() && *v > 0.0));
+        assert_eq!(run.facts().steps, 12);
+        assert_eq!(run.facts().epochs, 6, "12 steps of 2 batches per epoch");
+        assert!(run.act(Action::Stop).is_err(), "a finished run cannot be stopped");
+
+        let mut run = Run::new(settings(100, 4), ModelConfig::post(ModelKind::Gan), &images(10), None, &device);
+        run.step();
+        run.act(Action::Stop).unwrap();
+        assert!(run.phase().is_over() && !run.wants_step());
+        assert_eq!(run.act(Action::Pause).unwrap_err(), "cannot pause a run that is stopped");
+    }
+
+    #[test]
+    fn training_changes_the_generator_and_a_seed_repeats_it() {
+        let device = Device::flex();
+        let config = ModelConfig::post(ModelKind::Gan);
+        let z = latent::to_tensor(latent::noise(0, 2, 100), 100, &device);
+        let run_once = |seed| {
+            let mut run = Run::new(Settings { seed, ..settings(3, 8) }, config.clone(), &images(16), None, &device);
+            let before = run.generator().generate(z.clone()).into_data().try_to_vec::<f32>().unwrap();
+            while run.wants_step() {
+                run.step();
+            }
+            (before, run.generator().generate(z.clone()).into_data().try_to_vec::<f32>().unwrap())
+        };
+        let (before, after) = run_once(1);
+        assert_ne!(before, after, "three steps moved the generator");
+        assert_eq!(run_once(1).1, after, "the same seed trains the same weights");
+        assert_ne!(run_once(2).1, after);
+    }
+
+    #[test]
+    fn fine_tuning_starts_from_the_given_models() {
+        let device = Device::flex();
+        let config = ModelConfig::post(ModelKind::Gan);
+        let (g, d) = config.init(shared::InitScheme::Dcgan, 9, &device.clone().autodiff());
+        let z = latent::to_tensor(latent::noise(0, 2, 100), 100, &device);
+        let given = g.valid().generate(z.clone()).into_data().try_to_vec::<f32>().unwrap();
+        let run = Run::new(settings(5, 4), config, &images(8), Some((g, d)), &device);
+        assert_eq!(run.generator().generate(z).into_data().try_to_vec::<f32>().unwrap(), given);
+    }
+
+    #[test]
+    fn a_diverged_run_fails_and_names_the_step() {
+        let device = Device::flex();
+        let mut run = Run::new(settings(100, 2), ModelConfig::post(ModelKind::Gan), &images(4), None, &device);
+        for _ in 0..READBACK_EVERY {
+            run.step();
+        }
+        let mut values = run.take_losses().unwrap().into_data().try_to_vec::<f32>().unwrap();
+        values[4 * 2 + 1] = f32::NAN; // G's loss at step 3
+        assert_eq!(run.record(&values).unwrap_err(), "the losses are not numbers at step 3: training diverged");
+        assert_eq!(run.phase().name(), "failed");
+        assert_eq!(run.chart.len(), 2);
+        assert!(!run.wants_step());
+    }
+
+    #[test]
+    fn the_chart_fits_its_box() {
+        let mut chart = LossChart::default();
+        let empty = chart.plot(100, 200.0, 100.0);
+        assert!(empty.d.is_empty() && empty.y_max == 0.5);
+        for i in 0..10 {
+            chart.push(1.0, 0.2 * i as f32);
+        }
+        // 10 of 100 steps in 200 px: one point per step, x from 0 to 9/99 of the width.
+        let plot = chart.plot(100, 200.0, 100.0);
+        assert_eq!(plot.y_max, 2.0, "the top rounds 1.8 up to 2");
+        assert_eq!(plot.d.len(), 10);
+        assert_eq!(plot.d[0], (0.0, 50.0));
+        assert!((plot.g[9].0 - 9.0 * 200.0 / 99.0).abs() < 1e-9);
+        assert!((plot.g[9].1 - 100.0 * (1.0 - 1.8 / 2.0)).abs() < 1e-4);
+        // More steps than pixels: means of equal buckets, one per column.
+        let mut long = LossChart::default();
+        for i in 0..1000 {
+            long.push(if i % 2 == 0 { 1.0 } else { 3.0 }, 1.0);
+        }
+        let plot = long.plot(1000, 100.0, 50.0);
+        assert_eq!(plot.d.len(), 100);
+        assert!(plot.d.iter().all(|&(_, y)| (y - 50.0 * (1.0 - 2.0 / 2.0)).abs() < 1e-9), "alternating 1 and 3 average to 2");
+        // Each point sits at the middle of its 10 steps.
+        assert!((plot.d[0].0 - 4.5 * 100.0 / 999.0).abs() < 1e-9);
+        assert!((plot.d[99].0 - 994.5 * 100.0 / 999.0).abs() < 1e-9);
+    }
+}
