@@ -2,7 +2,10 @@
 // WebGPU (SwiftShader on a machine without a GPU) and once without it (the
 // CPU fallback). Serves the built page, waits for the digits, clicks, switches
 // model, compares the canvas with `trainer sample` for a fixed seed, checks
-// the error messages, and saves a screenshot of each run.
+// the error messages, and saves a screenshot of each run. Then the rest of
+// the page: a short training run in the page on both backends (and its
+// download, checked by `trainer sample`), pause/resume/stop, fine-tuning,
+// the latent walk, and the user's own weights files, dropped or chosen.
 //
 // usage: node tests/e2e/demo.mjs DIST_DIR TRAINER_BIN OUT_DIR
 import { chromium } from 'playwright-core';
@@ -48,15 +51,15 @@ await new Promise((r) => server.listen(0, '127.0.0.1', r));
 const base = `http://127.0.0.1:${server.address().port}`;
 
 // ------------------------------------------------------------ pixel tools
-/** The canvas as gray levels: {width, height, gray}. */
-async function canvasPixels(page) {
-  return page.evaluate(() => {
-    const c = document.getElementById('digits');
+/** A canvas as gray levels: {width, height, gray}. */
+async function canvasPixels(page, id = 'digits') {
+  return page.evaluate((id) => {
+    const c = document.getElementById(id);
     const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
     const gray = new Array(c.width * c.height);
     for (let i = 0; i < gray.length; i++) gray[i] = d[4 * i];
     return { width: c.width, height: c.height, gray };
-  });
+  }, id);
 }
 
 /** The 64 digits of an 8x8 grid, one array of side*side levels each. */
@@ -87,15 +90,19 @@ function plausible(digits, side) {
   return { ok, stats: JSON.stringify(Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, +v.toFixed(3)]))) };
 }
 
-/** `trainer sample` for the same file and seed, as 64 digits. */
-function native(model) {
-  const raw = path.join(os.tmpdir(), `mnist-gan-e2e-${model}.raw`);
-  const png = path.join(os.tmpdir(), `mnist-gan-e2e-${model}.png`);
-  execFileSync(trainer, ['sample', '--weights', path.join(dist, 'weights', `${model}.safetensors`),
+/** `trainer sample` of a weights file for SEED, as 64 digits. */
+function sampleFile(weights, side) {
+  const raw = path.join(os.tmpdir(), `mnist-gan-e2e-${path.basename(weights)}.raw`);
+  const png = path.join(os.tmpdir(), `mnist-gan-e2e-${path.basename(weights)}.png`);
+  execFileSync(trainer, ['sample', '--weights', weights,
     '--seed', String(SEED), '--count', '64', '--out', png, '--raw', raw], { stdio: 'pipe' });
   const bytes = fs.readFileSync(raw);
-  const side = SIDES[model];
   return Array.from({ length: 64 }, (_, i) => Array.from(bytes.subarray(i * side * side, (i + 1) * side * side)));
+}
+
+/** `trainer sample` for the shipped file of `model`. */
+function native(model) {
+  return sampleFile(path.join(dist, 'weights', `${model}.safetensors`), SIDES[model]);
 }
 
 function compare(a, b) {
@@ -244,6 +251,203 @@ await withPage('webgpu', async (page) => {
   const status = await page.textContent('#status');
   check(d.state === 'ready' && d.backend === 'cpu', `unusable WebGPU: falls back to the CPU (state=${d.state}, backend=${d.backend})`);
   check(status.includes('WebGPU failed to start'), `unusable WebGPU: the page says "${status}"`);
+});
+
+
+// ------------------------------------------------------ training in the page
+// SwiftShader runs the GPU kernels on this CPU, slowly: a small run there.
+const TRAIN = { webgpu: { steps: 25, batch: 16 }, cpu: { steps: 60, batch: 32 } };
+const TRAIN_TIMEOUT = 600_000;
+report.training = {};
+
+async function openPanel(page) {
+  await page.click('#train-panel summary');
+  await page.waitForFunction(() => ['ready', 'failed'].includes(document.body.dataset.traindata), null, { timeout: TIMEOUT });
+}
+
+async function train(page, { steps, batch, from = 'scratch', lr = '0.0002' }) {
+  await page.selectOption('#train-from', from);
+  await page.fill('#train-steps', String(steps));
+  await page.fill('#train-batch', String(batch));
+  await page.fill('#train-lr', lr);
+  const t0 = Date.now();
+  await page.click('#train-go');
+  // Over, and the loop done with its last losses and preview.
+  await page.waitForFunction(() => ['finished', 'failed', 'stopped'].includes(document.body.dataset.trainstate)
+    && document.body.dataset.trainbusy === 'no', null, { timeout: TRAIN_TIMEOUT });
+  const d = await dataset(page);
+  return { ...d, wall_ms: Date.now() - t0 };
+}
+
+const finite = (loss) => (loss || '').split(' ').length === 2 && loss.split(' ').every((v) => Number.isFinite(Number(v)));
+
+for (const mode of ['webgpu', 'cpu']) {
+  console.log(`== training in the page (${mode})`);
+  await withPage(mode, async (page) => {
+    await page.goto(`${base}/?seed=${SEED}`);
+    let d = await waitGeneration(page, 1);
+    check(d.backend === mode, `${mode}: backend ${d.backend}`);
+    await openPanel(page);
+    const dataText = await page.textContent('#train-data');
+    d = await dataset(page);
+    check(d.traindata === 'ready' && dataText.includes('10000'), `${mode}: the MNIST test images loaded ("${dataText}")`);
+    const grid0 = await canvasPixels(page);
+    const { steps, batch } = TRAIN[mode];
+    const waitPreview = () => page.waitForFunction(() => Number(document.body.dataset.trainpreviews || 0) >= 1, null, { timeout: TRAIN_TIMEOUT });
+    const run = train(page, { steps, batch });
+    await waitPreview();
+    const early = await canvasPixels(page, 'train-digits');
+    d = await run;
+    check(d.trainstate === 'finished' && d.trainstep === String(steps), `${mode}: ${steps} steps of ${batch} trained (state ${d.trainstate}, step ${d.trainstep})`);
+    check(finite(d.trainloss), `${mode}: the last losses are finite (D G = ${d.trainloss})`);
+    check(Number(d.trainrate) > 0, `${mode}: ${d.trainrate} steps/s`);
+    const late = await canvasPixels(page, 'train-digits');
+    check(late.width === 242 && late.gray.some((v, i) => v !== early.gray[i]),
+      `${mode}: the preview grid changed between step 20 and step ${steps} (${d.trainpreviews} previews)`);
+    const chart = await canvasPixels(page, 'train-chart');
+    check(chart.gray.filter((v) => v > 100).length > 200, `${mode}: the loss chart is drawn`);
+    report.training[mode] = { steps, batch, steps_per_s: Number(d.trainrate), wall_ms: d.wall_ms };
+
+    // The trained generator in the main grid, and as a file for the trainer.
+    const generation = Number(d.generation);
+    await page.click('#train-use');
+    d = await waitGeneration(page, generation + 1);
+    check(d.origin === 'trained' && d.seed === String(SEED), `${mode}: the grid draws the trained generator (origin ${d.origin})`);
+    const grid1 = await canvasPixels(page);
+    check(grid1.gray.some((v, i) => v !== grid0.gray[i]), `${mode}: the grid changed`);
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout: TIMEOUT }), page.click('#train-download')]);
+    const file = path.join(out, `trained-${mode}.safetensors`);
+    await download.saveAs(file);
+    const c = compare(tiles(grid1, 28), sampleFile(file, 28));
+    check(c.mean < 1.0 && c.far < 0.002,
+      `${mode}: the download (${download.suggestedFilename()}) draws the page's digits in trainer sample (mean |diff| ${c.mean.toFixed(3)})`);
+    await page.screenshot({ path: path.join(out, `train-${mode}.png`), fullPage: true });
+
+    if (mode !== 'cpu') return;
+    // Pause, resume, stop (on the CPU, where steps are quick).
+    await page.fill('#train-steps', '2000');
+    await page.fill('#train-batch', '8');
+    await page.click('#train-go');
+    const atStep = (n) => page.waitForFunction((n) => Number(document.body.dataset.trainstep || 0) >= n, n, { timeout: TIMEOUT });
+    await atStep(15);
+    await page.click('#train-pause');
+    await page.waitForFunction(() => document.body.dataset.trainstate === 'paused', null, { timeout: TIMEOUT });
+    const paused = Number((await dataset(page)).trainstep);
+    await page.waitForTimeout(1500);
+    d = await dataset(page);
+    check(Number(d.trainstep) === paused && (await page.textContent('#train-pause')) === 'Resume',
+      `pause: no steps while paused (step ${paused} -> ${d.trainstep})`);
+    await page.click('#train-pause');
+    await atStep(paused + 10);
+    await page.click('#train-stop');
+    await page.waitForFunction(() => document.body.dataset.trainstate === 'stopped' && document.body.dataset.trainbusy === 'no',
+      null, { timeout: TIMEOUT });
+    d = await dataset(page);
+    check(Number(d.trainstep) > paused && Number(d.trainstep) < 2000, `resume and stop: stopped at step ${d.trainstep}`);
+    check(!(await page.isDisabled('#train-go')) && !(await page.isDisabled('#train-download')), 'stop: a new run can start, the weights can be saved');
+
+    // Fine-tuning the shipped pair: a few steps keep digits.
+    d = await train(page, { steps: 10, batch: 32, from: 'shipped', lr: '0.00005' });
+    check(d.trainstate === 'finished' && finite(d.trainloss), `fine-tune: 10 steps from the shipped weights (D G = ${d.trainloss})`);
+    const tuned = plausible(tiles(await canvasPixels(page, 'train-digits'), 28), 28);
+    check(tuned.ok, `fine-tune: the preview still shows digits ${tuned.stats}`);
+    // Only the GAN's discriminator ships: choosing the PGGAN means from scratch.
+    await page.selectOption('#train-from', 'shipped');
+    await page.selectOption('#train-model', 'pggan');
+    check(await page.inputValue('#train-from') === 'scratch' && await page.$eval('#train-from-shipped', (o) => o.disabled),
+      'the PGGAN trains from scratch only');
+    await page.selectOption('#train-model', 'gan');
+    // Bad settings are refused with the reason.
+    await page.fill('#train-batch', '0');
+    await page.click('#train-go');
+    const text = await page.textContent('#train-status');
+    check(text.includes('the batch size must be a number from 1 to 256, got "0"'), `bad settings: "${text}"`);
+  });
+}
+
+// ------------------------------------------------------------ latent walk
+console.log('== latent walk');
+await withPage('cpu', async (page) => {
+  await page.goto(`${base}/?seed=${SEED}`);
+  await waitGeneration(page, 1);
+  const grid = tiles(await canvasPixels(page), 28);
+  await page.check('#walk-mode');
+  await page.waitForFunction(() => Number(document.body.dataset.walkframes || 0) >= 1, null, { timeout: TIMEOUT });
+  const frame = async () => (await canvasPixels(page, 'walk')).gray;
+  await page.evaluate(() => document.getElementById('walk-play').click()); // pause, then scrub
+  const scrub = (i) => page.$eval('#walk-t', (el, i) => { el.value = String(i); el.dispatchEvent(new Event('input')); }, i);
+  await scrub(0);
+  let c = compare([await frame()], [grid[0]]);
+  check(c.mean < 1.0, `walk: frame 0 is digit 1 of the grid (mean |diff| ${c.mean.toFixed(3)})`);
+  // A click on digit 10 (row 2, column 2) in walk mode picks it as the next end.
+  const box = await page.locator('#digits').boundingBox();
+  const scale = box.width / 242;
+  await page.mouse.click(box.x + (2 + 30 + 14) * scale, box.y + (2 + 30 + 14) * scale);
+  await page.waitForFunction(() => Number(document.body.dataset.walkframes) >= 2, null, { timeout: TIMEOUT });
+  let d = await dataset(page);
+  check(d.walkfrom === '1' && d.walkto === '9' && d.seed === String(SEED), `walk: the click picked digit 10 (from ${d.walkfrom} to ${d.walkto}, seed ${d.seed} kept)`);
+  await scrub(47);
+  c = compare([await frame()], [grid[9]]);
+  check(c.mean < 1.0 && d.walkframe !== undefined, `walk: the last frame is digit 10 (mean |diff| ${c.mean.toFixed(3)})`);
+  await scrub(24);
+  const mid = await frame();
+  check(compare([mid], [grid[1]]).mean > 5 && compare([mid], [grid[9]]).mean > 5, 'walk: the middle frame is neither end');
+  await page.evaluate(() => document.getElementById('walk-play').click()); // play
+  const before = Number((await dataset(page)).walkframe);
+  await page.waitForTimeout(500);
+  check(Number((await dataset(page)).walkframe) !== before, 'walk: playing moves the frames');
+  await page.uncheck('#walk-mode');
+  const generation = Number((await dataset(page)).generation);
+  await page.click('#digits');
+  d = await waitGeneration(page, generation + 1);
+  check(d.seed !== String(SEED), `walk off: a click resamples again (seed ${d.seed})`);
+});
+
+// ---------------------------------------------------- the user's own weights
+console.log('== your own weights');
+const mine = path.join(os.tmpdir(), 'mnist-gan-e2e-mine');
+fs.rmSync(mine, { recursive: true, force: true });
+execFileSync(trainer, ['train', '--model', 'gan', '--max-steps', '30', '--batch-size', '32', '--seed', '3',
+  '--backend', 'cpu', '--eval-every', '0', '--run-dir', path.join(mine, 'run'),
+  '--export', path.join(mine, 'mine.safetensors')], { stdio: 'pipe' });
+await withPage('cpu', async (page) => {
+  await page.goto(`${base}/?seed=${SEED}`);
+  let d = await waitGeneration(page, 1);
+  /** Drops a file on the page as a user dragging it from their desktop would. */
+  const drop = async (name, bytes) => {
+    const transfer = await page.evaluateHandle(({ name, b64 }) => {
+      const raw = atob(b64);
+      const bytes = new Uint8Array(raw.length);
+      for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+      const t = new DataTransfer();
+      t.items.add(new File([bytes], name));
+      return t;
+    }, { name, b64: Buffer.from(bytes).toString('base64') });
+    await page.dispatchEvent('main', 'drop', { dataTransfer: transfer });
+  };
+  const message = async (state) => {
+    await page.waitForFunction((s) => document.body.dataset.weights === s, state, { timeout: TIMEOUT });
+    await page.evaluate(() => { document.body.dataset.weights = ''; });
+    return page.textContent('#weights-message');
+  };
+  let generation = Number(d.generation);
+  await drop('mine.safetensors', fs.readFileSync(path.join(mine, 'mine.safetensors')));
+  let text = await message('loaded');
+  d = await waitGeneration(page, generation + 1);
+  check(d.origin === 'file' && text.includes('mine.safetensors') && text.includes('30 steps'), `drop: "${text}"`);
+  const c = compare(tiles(await canvasPixels(page), 28), sampleFile(path.join(mine, 'mine.safetensors'), 28));
+  check(c.mean < 1.0 && c.far < 0.002, `drop: the grid matches trainer sample of the dropped file (mean |diff| ${c.mean.toFixed(3)})`);
+  generation = Number(d.generation);
+  await drop('notes.txt', Buffer.from('these are not weights'));
+  text = await message('refused');
+  check(text.includes('notes.txt: not a safetensors file'), `drop a text file: "${text}"`);
+  await page.setInputFiles('#weights-file', path.join(mine, 'mine-discriminator.safetensors'));
+  text = await message('refused');
+  check(text.includes('mine-discriminator.safetensors: this file holds a gan discriminator, expected a gan generator'), `choose a discriminator: "${text}"`);
+  await page.setInputFiles('#weights-file', path.join(dist, 'weights', 'pggan.safetensors'));
+  text = await message('loaded');
+  d = await waitGeneration(page, generation + 1);
+  check(d.model === 'pggan' && d.origin === 'file', `choose a PGGAN file: the grid switches to it (model ${d.model}; "${text}")`);
 });
 
 server.close();

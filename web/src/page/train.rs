@@ -311,7 +311,7 @@ fn show_progress(page: &Page, run: &Run, (t0, step0): (f64, usize), now: f64) {
 fn draw_chart(page: &Page, run: &Run) {
     let Ok(chart) = Canvas::new(&page.document, "train-chart") else { return };
     let (w, h) = (chart.element.width() as f64, chart.element.height() as f64);
-    let (left, top, bottom) = (34.0, 8.0, 18.0);
+    let (left, top, bottom) = (38.0, 8.0, 18.0);
     let (pw, ph) = (w - left - 8.0, h - top - bottom);
     let plot = run.chart.plot(run.settings.steps, pw, ph);
     let c = &chart.context;
@@ -327,7 +327,7 @@ fn draw_chart(page: &Page, run: &Run) {
         c.line_to(left + pw, y);
         c.stroke();
         c.set_text_align("right");
-        let _ = c.fill_text(&format!("{value:.1}"), left - 4.0, y + 4.0);
+        let _ = c.fill_text(&format!("{value:.2}"), left - 4.0, y + 4.0);
     }
     c.set_text_align("left");
     let _ = c.fill_text(&format!("step {} of {}", run.chart.len(), run.settings.steps), left, h - 4.0);
