@@ -347,12 +347,16 @@ fn draw_chart(page: &Page, run: &Run) {
 fn act(page: &Rc<Page>, state: &Shared, action: Action) {
     let result = {
         let mut s = state.borrow_mut();
-        let Some(run) = s.training.run.as_mut() else { return };
+        let now = page.now();
+        let training = &mut s.training;
+        let Some(run) = training.run.as_mut() else { return };
         let result = run.act(action);
         if result.is_ok() && action == Action::Resume {
-            s.training.rate_from = None;
+            training.rate_from = None;
         }
-        controls(page, &s.training);
+        // The status line says "Paused", "Stopped" at once, not at the next read-back.
+        show_progress(page, run, training.rate_from.unwrap_or((now, run.step)), now);
+        controls(page, training);
         result
     };
     match result {
