@@ -61,6 +61,10 @@ struct Page {
     document: Document,
     body: HtmlElement,
     digits: Canvas,
+    /// The latent walk's frame, the training preview grid and loss chart.
+    walk: Canvas,
+    preview: Canvas,
+    chart: Canvas,
     seed: HtmlInputElement,
 }
 
@@ -126,8 +130,11 @@ impl Page {
         let document = window.document().ok_or("no document")?;
         let body = document.body().ok_or("no body")?;
         let digits = Canvas::new(&document, "digits")?;
+        let walk = Canvas::new(&document, "walk")?;
+        let preview = Canvas::new(&document, "train-digits")?;
+        let chart = Canvas::new(&document, "train-chart")?;
         let seed = element(&document, "seed")?;
-        Ok(Self { window, document, body, digits, seed })
+        Ok(Self { window, document, body, digits, walk, preview, chart, seed })
     }
 
     fn get<T: JsCast>(&self, id: &str) -> Result<T, JsValue> {

@@ -19,7 +19,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{Element, HtmlButtonElement, HtmlInputElement, HtmlSelectElement};
 
-use super::{Canvas, Page, Shared, fetch_bytes, files, js_message, listen, on_click, request_draw};
+use super::{Page, Shared, fetch_bytes, files, js_message, listen, on_click, request_draw};
 use crate::app::{self, Origin, Slot};
 use crate::training::{Action, DATA_URL, PREVIEW_EVERY, Phase, Run, Settings, Start};
 
@@ -269,7 +269,9 @@ async fn step_loop(page: &Rc<Page>, state: &Shared) {
             let device = state.borrow().device.clone();
             match app::draw_digits(&generator, &config, seed, &device).await {
                 Ok(picture) => {
-                    let _ = Canvas::new(&page.document, "train-digits").and_then(|c| c.paint(&picture));
+                    if let Err(e) = page.preview.paint(&picture) {
+                        page.error(&format!("training preview: {}", js_message(e)));
+                    }
                     let mut s = state.borrow_mut();
                     s.training.previews += 1;
                     page.mark("trainpreviews", &s.training.previews.to_string());
@@ -309,7 +311,7 @@ fn show_progress(page: &Page, run: &Run, (t0, step0): (f64, usize), now: f64) {
 
 /// D (orange) and G (blue) losses over the run's steps.
 fn draw_chart(page: &Page, run: &Run) {
-    let Ok(chart) = Canvas::new(&page.document, "train-chart") else { return };
+    let chart = &page.chart;
     let (w, h) = (chart.element.width() as f64, chart.element.height() as f64);
     let (left, top, bottom) = (38.0, 8.0, 18.0);
     let (pw, ph) = (w - left - 8.0, h - top - bottom);

@@ -12,7 +12,7 @@ use shared::image::Gray;
 use wasm_bindgen::prelude::*;
 use web_sys::{HtmlButtonElement, HtmlElement, HtmlInputElement, MouseEvent};
 
-use super::{Canvas, Coalesce, Page, Shared, coalesced, js_message, listen};
+use super::{Coalesce, Page, Shared, coalesced, js_message, listen};
 use crate::app::{self, WALK_FRAMES, WalkEnds};
 
 /// Milliseconds per frame while playing.
@@ -31,13 +31,9 @@ pub struct Walk {
     drawn: u64,
 }
 
-fn canvas(page: &Page) -> Result<Canvas, JsValue> {
-    Canvas::new(&page.document, "walk")
-}
-
 fn show_frame(page: &Page, walk: &Walk) {
     let Some(frame) = walk.frames.get(walk.frame) else { return };
-    if let Err(e) = canvas(page).and_then(|c| c.paint(frame)) {
+    if let Err(e) = page.walk.paint(frame) {
         page.error(&format!("drawing the walk failed: {}", js_message(e)));
     }
     if let Ok(slider) = page.get::<HtmlInputElement>("walk-t") {
