@@ -4,25 +4,24 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The folder handed over beside the repository (`../shared`), or `$HANDOVER_DIR`.
-pub fn handover_dir() -> PathBuf {
-    std::env::var_os("HANDOVER_DIR")
+/// The folder with the post's runnable PyTorch code: `$PEERS_DIR`, else
+/// `../shared/peers` beside the repository.
+pub fn peers_dir() -> PathBuf {
+    std::env::var_os("PEERS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/peers"))
 }
 
 /// The post's PyTorch code, runnable.
 pub fn peer_script() -> PathBuf {
-    handover_dir().join("peers/seed_gan.py")
+    peers_dir().join("seed_gan.py")
 }
 
 /// `python3` when it can import torch, torchvision and safetensors; else `None`
 /// and a line saying why, so a skipped check is visible in the test output.
 pub fn python_with_torch() -> Option<Command> {
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let probe = Command::new(&python)
-        .args(["-c", "import torch, torchvision, safetensors.torch"])
-        .output();
+    let probe = Command::new(&python).args(["-c", "import torch, torchvision, safetensors.torch"]).output();
     match probe {
         Ok(out) if out.status.success() => Some(Command::new(python)),
         _ => {

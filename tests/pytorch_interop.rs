@@ -47,7 +47,8 @@ fn our_files_load_into_the_posts_pytorch_classes() {
             trainer.step(real, latent::to_tensor(latent::noise(2, 8, 100), 100, &device));
         }
         let (g, d) = (trainer.generator.valid(), trainer.discriminator.valid());
-        std::fs::write(p("g.safetensors"), weights::save_generator(&g, &config, None, Precision::F32).unwrap()).unwrap();
+        std::fs::write(p("g.safetensors"), weights::save_generator(&g, &config, None, Precision::F32).unwrap())
+            .unwrap();
         std::fs::write(p("d.safetensors"), weights::save_discriminator(&d, &config, Precision::F32).unwrap()).unwrap();
         let z = latent::noise(9, SAMPLES, 100);
         write_f32(&p("z.bin"), &z);
@@ -55,7 +56,18 @@ fn our_files_load_into_the_posts_pytorch_classes() {
         let verdicts = values(sigmoid(d.logits(images.clone())));
         let images = values(images);
 
-        run(python, &[Path::new("load"), Path::new(kind.name()), &p("g.safetensors"), &p("d.safetensors"), &p("z.bin"), &p("tg.bin"), &p("td.bin")]);
+        run(
+            python,
+            &[
+                Path::new("load"),
+                Path::new(kind.name()),
+                &p("g.safetensors"),
+                &p("d.safetensors"),
+                &p("z.bin"),
+                &p("tg.bin"),
+                &p("td.bin"),
+            ],
+        );
         let diff = max_diff(&images, &read_f32(&p("tg.bin")));
         assert!(diff < 1e-4, "{kind}: PyTorch draws different images from our file (max diff {diff})");
         let diff = max_diff(&verdicts, &read_f32(&p("td.bin")));

@@ -1,82 +1,172 @@
 #!/usr/bin/env bash
 # The project's one test command: installs what the tests need when it is
-# missing, then runs every test. Usage: tests/run.sh  (from anywhere)
+# missing, then runs every check. Usage: tests/run.sh  (from anywhere)
 #
-#   native: cargo test --workspace (CPU backend, real MNIST)
-#   web:    trunk build of the demo, then tests/e2e/demo.mjs drives it in
-#           headless Chromium, with WebGPU and without (the CPU fallback)
+#   fmt, clippy   cargo fmt --check; clippy -D warnings on the host (every
+#                 target) and on wasm32 (the page's code)
+#   native        cargo test --workspace: CPU backend and real MNIST, and the
+#                 wgpu backend on Mesa's software GL driver (llvmpipe)
+#   web           trunk build of the demo, then tests/e2e/demo.mjs drives it
+#                 in headless Chromium, with WebGPU and without (the CPU fallback)
 #
-# SKIP_WEB=1 runs the native tests only.
+# Two lanes run at once, so that both cores stay busy while one build waits
+# on a long crate: the native lane (fmt, clippy, native tests) and the web lane
+# (install the web tools, wasm clippy, trunk build). The browser test runs
+# last, alone. A table of every phase's seconds closes the output.
+#
+# Environment:
+#   MNIST_DIR         the four MNIST .gz files (default: ../shared/mnist beside
+#                     the repository)
+#   PEERS_DIR         the post's runnable PyTorch code, seed_gan.py (default:
+#                     ../shared/peers); used by the PyTorch tests
+#   CARGO_TARGET_DIR  build folder (default: ~/.cache/mnist-gan/target, kept
+#                     between runs, so a second run rebuilds only this project)
+#   SKIP_WEB=1        the native lane only (fmt, clippy incl. wasm, native tests)
+#   CHROMIUM          the browser (default: chromium on the PATH, else installed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 say() { echo "== $*"; }
+started=$(date +%s)
 
-# MNIST for the tests: $MNIST_DIR, else the verified copy beside the repository.
-if [ -z "${MNIST_DIR:-}" ]; then
-  for dir in "$root/../shared/mnist" /work/shared/mnist; do
-    if [ -f "$dir/train-images-idx3-ubyte.gz" ]; then MNIST_DIR=$(cd "$dir" && pwd); break; fi
-  done
-fi
-if [ -z "${MNIST_DIR:-}" ]; then
-  echo "tests/run.sh: set MNIST_DIR to a folder with the four MNIST .gz files" >&2
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/mnist-gan
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/target}
+# The wasm build gets a folder of its own: two cargo processes on one target
+# folder would wait for each other's lock instead of running side by side.
+wasm_target=$CARGO_TARGET_DIR/wasm
+export PATH="$HOME/.cargo/bin:$PATH"
+
+export MNIST_DIR=${MNIST_DIR:-$root/../shared/mnist}
+export PEERS_DIR=${PEERS_DIR:-$root/../shared/peers}
+if [ ! -f "$MNIST_DIR/train-images-idx3-ubyte.gz" ]; then
+  echo "tests/run.sh: no MNIST in $MNIST_DIR: set MNIST_DIR to a folder with the four MNIST .gz files" >&2
   exit 1
 fi
-export MNIST_DIR
-export HANDOVER_DIR=${HANDOVER_DIR:-$(dirname "$MNIST_DIR")}
-say "MNIST from $MNIST_DIR"
+MNIST_DIR=$(cd "$MNIST_DIR" && pwd)
+say "MNIST from $MNIST_DIR, builds in $CARGO_TARGET_DIR"
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-apt_install() {
-  say "installing $* (apt)"
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+# ------------------------------------------------------------- phase table
+times=$(mktemp)
+trap 'rm -f "$times"' EXIT
+# phase NAME COMMAND...: runs it and records its start, end and seconds.
+phase() {
+  local name=$1; shift
+  local t0; t0=$(date +%s)
+  say "$name"
+  "$@"
+  local t1; t1=$(date +%s)
+  printf '%s\t%s\t%s\t%s\n' "$name" "$((t0 - started))" "$((t1 - started))" "$((t1 - t0))" >>"$times"
+}
+table() {
+  echo
+  echo "phase                                    start    end  seconds"
+  sort -t$'\t' -k2,2n "$times" | awk -F'\t' '{ printf "%-40s %5d  %5d  %7d\n", $1, $2, $3, $4 }'
+  echo "total: $(( $(date +%s) - started )) s"
 }
 
-install_web_tools() {
-  export PATH="$HOME/.cargo/bin:$PATH"
+# --------------------------------------------------------------- installs
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing ${missing[*]} (apt)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# Packages and the wasm target, before the lanes start (apt takes one client at
+# a time). Mesa's software GL driver is for the wgpu test; its Vulkan driver
+# (lavapipe) crashes under wgpu, so it is not installed.
+install_system() {
   if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
-    say "installing the wasm32 target"
     rustup target add wasm32-unknown-unknown
   fi
+  local packages=(libgl1-mesa-dri libegl1 libegl-mesa0)
+  if [ -z "${SKIP_WEB:-}" ]; then
+    command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
+    [ -n "${CHROMIUM:-}" ] || command -v chromium >/dev/null || command -v chromium-browser >/dev/null ||
+      packages+=(chromium)
+  fi
+  apt_install "${packages[@]}"
+}
+
+# Tools are command-line programs, not hot loops: built without their own
+# fat-LTO release profiles (trunk: 8 instead of 15-28 minutes here).
+fast_install() {
+  env -u CARGO_TARGET_DIR CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+    CARGO_PROFILE_RELEASE_OPT_LEVEL="$1" cargo install --quiet "${@:2}"
+}
+install_web_tools() {
   # trunk must run exactly the wasm-bindgen of Cargo.lock (Trunk.toml pins it too).
   local bindgen
   bindgen=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
   if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$bindgen" ]; then
     say "installing wasm-bindgen-cli $bindgen"
     # Not --locked: its lock file pins a crate version the registry mirror lacks.
-    cargo install wasm-bindgen-cli --version "$bindgen"
+    fast_install 2 wasm-bindgen-cli --version "$bindgen"
   fi
-  if ! trunk --version 2>/dev/null | grep -q '^trunk 0\.22\.'; then
+  if ! trunk --version 2>/dev/null | grep -q '^trunk 0\.22\.1'; then
     say "installing trunk 0.22.1"
-    cargo install --locked --ignore-rust-version trunk --version 0.22.1
+    # trunk only runs cargo and wasm-bindgen and copies files: opt-level 1 is plenty.
+    fast_install 1 --locked --ignore-rust-version trunk --version 0.22.1
   fi
-  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then apt_install nodejs npm; fi
-  if [ -z "${CHROMIUM:-}" ]; then
-    CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
-    if [ -z "$CHROMIUM" ]; then apt_install chromium; CHROMIUM=$(command -v chromium); fi
-  fi
-  export CHROMIUM
   # The browser driver and wasm-opt (Debian's binaryen is too old for this wasm).
   if [ ! -d tests/e2e/node_modules/playwright-core ] || [ ! -x tests/e2e/node_modules/.bin/wasm-opt ]; then
     say "installing the browser test driver (npm ci)"
-    npm ci --prefix tests/e2e --no-audit --no-fund
+    npm ci --prefix tests/e2e --no-audit --no-fund --silent
   fi
-  export PATH="$root/tests/e2e/node_modules/.bin:$PATH"
 }
 
-if [ -z "${SKIP_WEB:-}" ]; then install_web_tools; fi
+# ------------------------------------------------------------------ lanes
+native_lane() {
+  phase "fmt (cargo fmt --check)" cargo fmt --all --check
+  phase "clippy (host, all targets)" cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
+  phase "native tests: build" cargo test --workspace --locked --no-run --quiet
+  phase "native tests: run" cargo test --workspace --locked
+}
 
-say "native tests (cargo test --workspace)"
-cargo test --workspace --locked
+web_lane() {
+  phase "clippy (wasm32, the page)" env CARGO_TARGET_DIR="$wasm_target" \
+    cargo clippy --target wasm32-unknown-unknown -p web --locked --quiet -- -D warnings
+  if [ -n "${SKIP_WEB:-}" ]; then return 0; fi
+  phase "install web tools (trunk, wasm-bindgen, npm ci)" install_web_tools
+  # The debug profile builds much faster than the shipped `trunk build --release`; the page is the same.
+  phase "web demo build (trunk build)" env CARGO_TARGET_DIR="$wasm_target" \
+    trunk build --dist "$CARGO_TARGET_DIR/e2e-dist"
+}
 
-if [ -z "${SKIP_WEB:-}" ]; then
-  # The debug profile (optimised dependencies, no LTO, no wasm-opt) builds in
-  # half the time of the shipped `trunk build --release`; the page is the same.
-  say "web demo build (trunk build)"
-  trunk build --dist target/e2e-dist
-  say "web demo in headless Chromium ($CHROMIUM)"
-  node tests/e2e/demo.mjs target/e2e-dist target/debug/trainer tests/artifacts
+phase "install packages (apt) and the wasm32 target" install_system
+web_log=$(mktemp)
+web_lane >"$web_log" 2>&1 &
+web_pid=$!
+native_ok=0
+native_lane || native_ok=$?
+if [ "$native_ok" != 0 ]; then
+  kill "$web_pid" 2>/dev/null || true
+  wait "$web_pid" 2>/dev/null || true
+  table
+  echo "tests/run.sh: the native lane failed" >&2
+  exit 1
+fi
+say "waiting for the web lane"
+web_ok=0
+wait "$web_pid" || web_ok=$?
+cat "$web_log"
+rm -f "$web_log"
+if [ "$web_ok" != 0 ]; then
+  table
+  echo "tests/run.sh: the web lane failed" >&2
+  exit 1
 fi
 
+if [ -z "${SKIP_WEB:-}" ]; then
+  export PATH="$root/tests/e2e/node_modules/.bin:$PATH"
+  CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser)}
+  export CHROMIUM
+  phase "browser test (headless Chromium)" \
+    node tests/e2e/demo.mjs "$CARGO_TARGET_DIR/e2e-dist" "$CARGO_TARGET_DIR/debug/trainer" tests/artifacts
+fi
+
+table
 say "all tests passed"

@@ -55,9 +55,7 @@ impl<'a> LayerInit<'a> {
     }
 
     pub fn linear(&mut self, d_in: usize, d_out: usize) -> Linear {
-        let mut layer = LinearConfig::new(d_in, d_out)
-            .with_initializer(Initializer::Zeros)
-            .init(self.device);
+        let mut layer = LinearConfig::new(d_in, d_out).with_initializer(Initializer::Zeros).init(self.device);
         layer.weight = self.draw([d_in, d_out], d_in, false);
         layer.bias = Some(self.draw([d_out], d_in, true));
         layer

@@ -3,8 +3,8 @@
 
 use burn::prelude::*;
 use rand::SeedableRng;
-use rand::seq::SliceRandom;
 pub use rand::rngs::ChaCha8Rng;
+use rand::seq::SliceRandom;
 use rand_distr::{Distribution, StandardNormal};
 
 /// Independent random streams drawn from one seed.

@@ -101,12 +101,7 @@ impl Dataset {
     }
 
     /// Decodes an images file and a labels file that belong together.
-    pub fn decode(
-        images_name: &str,
-        images: &[u8],
-        labels_name: &str,
-        labels: &[u8],
-    ) -> Result<Self, MnistError> {
+    pub fn decode(images_name: &str, images: &[u8], labels_name: &str, labels: &[u8]) -> Result<Self, MnistError> {
         let images_decoded = decode_images(images_name, images)?;
         let labels_decoded = decode_labels(labels_name, labels)?;
         if images_decoded.count != labels_decoded.len() {
@@ -200,34 +195,62 @@ impl Images {
         Images { count, pixels: self.pixels[..count * SIDE * SIDE].to_vec() }
     }
 
-    /// All images at `side` x `side` pixels, scaled to `[-1, 1]` the way the
-    /// post's `ToTensor` + `Normalize((0.5,), (0.5,))` does.
+    /// All images at `side` x `side` pixels, still 8-bit and on the host.
     ///
-    /// At 32 px (the conv model) each image is first resized bilinearly with
+    /// At 32 px (the conv model) each image is resized bilinearly with
     /// half-pixel centres and rounded back to 8 bits, as torchvision's
     /// `Resize(32)` does on the PIL images the post feeds it.
-    pub fn normalized(&self, side: usize) -> Vec<f32> {
-        let mut out = Vec::with_capacity(self.count * side * side);
-        for i in 0..self.count {
-            let src = self.image(i);
-            if side == SIDE {
-                out.extend(src.iter().map(|&p| to_unit_range(p)));
-            } else {
-                let img = GrayImage::from_raw(SIDE as u32, SIDE as u32, src.to_vec())
+    pub fn at_side(&self, side: usize) -> SizedImages {
+        let pixels = if side == SIDE {
+            self.pixels.clone()
+        } else {
+            let mut out = Vec::with_capacity(self.count * side * side);
+            for i in 0..self.count {
+                let img = GrayImage::from_raw(SIDE as u32, SIDE as u32, self.image(i).to_vec())
                     .expect("an MNIST image has SIDE*SIDE pixels");
-                let resized =
-                    imageops::resize(&img, side as u32, side as u32, imageops::FilterType::Triangle);
-                out.extend(resized.as_raw().iter().map(|&p| to_unit_range(p)));
+                out.extend(imageops::resize(&img, side as u32, side as u32, imageops::FilterType::Triangle).as_raw());
             }
-        }
-        out
+            out
+        };
+        SizedImages { side, count: self.count, pixels }
     }
 
-    /// All images as one `[count, 1, side, side]` tensor in `[-1, 1]` on `device`,
-    /// so that training batches can be sliced where the model runs.
+    /// All images at `side` x `side` pixels, scaled to `[-1, 1]` the way the
+    /// post's `ToTensor` + `Normalize((0.5,), (0.5,))` does.
+    pub fn normalized(&self, side: usize) -> Vec<f32> {
+        self.at_side(side).pixels.iter().map(|&p| to_unit_range(p)).collect()
+    }
+
+    /// All images as one `[count, 1, side, side]` tensor in `[-1, 1]` on
+    /// `device`: for small sets. Training cuts batches from [`Self::at_side`].
     pub fn to_tensor(&self, side: usize, device: &Device) -> Tensor<4> {
         let data = TensorData::new(self.normalized(side), [self.count, 1, side, side]);
         Tensor::from_data(data, device)
+    }
+}
+
+/// Images at one size, 8-bit on the host, from which training batches are
+/// cut and sent to the device one at a time. All of MNIST as one f32 tensor
+/// on the device would be 188 MB (245 MB at 32x32): more than one buffer may
+/// hold on some GPUs, and more than WebGPU's default 128 MiB binding.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SizedImages {
+    pub side: usize,
+    pub count: usize,
+    pixels: Vec<u8>,
+}
+
+impl SizedImages {
+    /// The images `indices` as a `[indices.len(), 1, side, side]` tensor in
+    /// `[-1, 1]` on `device`.
+    pub fn rows(&self, indices: &[u32], device: &Device) -> Tensor<4> {
+        let area = self.side * self.side;
+        let values: Vec<f32> = indices
+            .iter()
+            .flat_map(|&i| &self.pixels[i as usize * area..(i as usize + 1) * area])
+            .map(|&p| to_unit_range(p))
+            .collect();
+        Tensor::from_data(TensorData::new(values, [indices.len(), 1, self.side, self.side]), device)
     }
 }
 
@@ -292,10 +315,7 @@ mod tests {
     fn truncated_and_overlong_files_are_refused() {
         let raw = idx_images(2);
         let err = decode_images("t", &raw[..raw.len() - 1]).unwrap_err();
-        assert_eq!(
-            err,
-            MnistError::Length { file: "t".into(), count: 2, expected: 2 * 784, found: 2 * 784 - 1 }
-        );
+        assert_eq!(err, MnistError::Length { file: "t".into(), count: 2, expected: 2 * 784, found: 2 * 784 - 1 });
         let mut long = raw.clone();
         long.push(0);
         assert!(matches!(decode_images("t", &long), Err(MnistError::Length { .. })));
@@ -337,5 +357,19 @@ mod tests {
         let v32 = images.normalized(32);
         assert_eq!(v32.len(), 32 * 32);
         assert_eq!(v32[0], -1.0, "top-left corner keeps its value");
+    }
+
+    #[test]
+    fn rows_are_the_normalised_images_picked() {
+        let images = Images { count: 3, pixels: (0..3 * 784).map(|i| (i / 784 * 100) as u8).collect() };
+        let device = Device::flex();
+        let all = images.normalized(32);
+        let picked = images.at_side(32).rows(&[2, 0, 2], &device);
+        assert_eq!(picked.dims(), [3, 1, 32, 32]);
+        let v = picked.into_data().to_vec::<f32>().unwrap();
+        let area = 32 * 32;
+        assert_eq!(&v[..area], &all[2 * area..]);
+        assert_eq!(&v[area..2 * area], &all[..area]);
+        assert_eq!(&v[2 * area..], &all[2 * area..]);
     }
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::init::InitScheme;
 use crate::latent;
+use crate::mnist::SizedImages;
 use crate::models::{Discriminator, Generator, ModelConfig};
 
 /// How the binary cross-entropy is computed from the discriminator's logits.
@@ -87,14 +88,18 @@ fn clamped_log(x: Tensor<2>) -> Tensor<2> {
     x.clamp_min(f32::MIN_POSITIVE).log().mask_fill(zero, -100.0)
 }
 
-/// One training batch: the rows `indices` of `images` (`[n, 1, side, side]`,
-/// selected where they live, so the data set stays on the device) and as many
-/// latent vectors drawn from `noise`.
-pub fn batch(images: &Tensor<4>, indices: &[u32], noise: &mut ChaCha8Rng, latent_dim: usize) -> (Tensor<4>, Tensor<2>) {
-    let device = images.device();
-    let rows = Tensor::<1, Int>::from_data(TensorData::new(indices.to_vec(), [indices.len()]), &device);
-    let z = latent::to_tensor(latent::draw(noise, indices.len() * latent_dim), latent_dim, &device);
-    (images.clone().select(0, rows), z)
+/// One training batch on `device`: the images `indices` (cut on the host and
+/// sent as one small tensor, see [`SizedImages`]) and as many latent vectors
+/// drawn from `noise`.
+pub fn batch(
+    images: &SizedImages,
+    indices: &[u32],
+    noise: &mut ChaCha8Rng,
+    latent_dim: usize,
+    device: &Device,
+) -> (Tensor<4>, Tensor<2>) {
+    let z = latent::to_tensor(latent::draw(noise, indices.len() * latent_dim), latent_dim, device);
+    (images.rows(indices, device), z)
 }
 
 /// What one step measured, still on the device: read back only when needed.
@@ -156,8 +161,8 @@ impl GanTrainer {
     fn update_discriminator(&mut self, real: Tensor<4>, fake: Tensor<4>) -> (Tensor<1>, Tensor<2>, Tensor<2>) {
         let real_logits = self.discriminator.logits(real);
         let fake_logits = self.discriminator.logits(fake);
-        let d_loss = self.recipe.bce(real_logits.clone(), self.recipe.real_label)
-            + self.recipe.bce(fake_logits.clone(), 0.0);
+        let d_loss =
+            self.recipe.bce(real_logits.clone(), self.recipe.real_label) + self.recipe.bce(fake_logits.clone(), 0.0);
         let grads = GradientsParams::from_grads(d_loss.backward(), &self.discriminator);
         self.discriminator = self.opt_d.step(self.recipe.lr, self.discriminator.clone(), grads);
         (d_loss, real_logits, fake_logits)

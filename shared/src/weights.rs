@@ -19,8 +19,8 @@
 use burn::module::{ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::store::{
-    BurnToPyTorchAdapter, FloatCastAdapter, HalfPrecisionAdapter, IdentityAdapter, ModuleAdapter,
-    ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore,
+    BurnToPyTorchAdapter, FloatCastAdapter, HalfPrecisionAdapter, IdentityAdapter, ModuleAdapter, ModuleSnapshot,
+    PyTorchToBurnAdapter, SafetensorsStore,
 };
 use burn::tensor::DType;
 use serde::{Deserialize, Serialize};
@@ -128,8 +128,7 @@ pub enum WeightsError {
 /// Reads the header's [`WeightsInfo`] without touching the tensors.
 pub fn read_info(bytes: &[u8]) -> Result<WeightsInfo, WeightsError> {
     let json = read_header_entry(bytes)?.ok_or(WeightsError::NoMetadata)?;
-    let info: WeightsInfo =
-        serde_json::from_str(&json).map_err(|e| WeightsError::Metadata(e.to_string()))?;
+    let info: WeightsInfo = serde_json::from_str(&json).map_err(|e| WeightsError::Metadata(e.to_string()))?;
     if info.format_version > FORMAT_VERSION {
         return Err(WeightsError::Version { found: info.format_version });
     }
@@ -141,8 +140,8 @@ fn read_header_entry(bytes: &[u8]) -> Result<Option<String>, WeightsError> {
     if bytes.len() > MAX_WEIGHTS_BYTES {
         return Err(WeightsError::TooLarge { size: bytes.len(), limit: MAX_WEIGHTS_BYTES });
     }
-    let (_, metadata) = safetensors::SafeTensors::read_metadata(bytes)
-        .map_err(|e| WeightsError::Format(e.to_string()))?;
+    let (_, metadata) =
+        safetensors::SafeTensors::read_metadata(bytes).map_err(|e| WeightsError::Format(e.to_string()))?;
     Ok(metadata.metadata().as_ref().and_then(|m| m.get(METADATA_KEY).cloned()))
 }
 
@@ -158,7 +157,10 @@ fn torch_names(config: &ModelConfig, role: Role) -> (Vec<(String, String)>, Vec<
             (0..layers)
                 .map(|i| {
                     let t = first + 2 * i;
-                    ((format!(r"^layers\.{i}\."), format!("model.{t}.")), (format!(r"^model\.{t}\."), format!("layers.{i}.")))
+                    (
+                        (format!(r"^layers\.{i}\."), format!("model.{t}.")),
+                        (format!(r"^model\.{t}\."), format!("layers.{i}.")),
+                    )
                 })
                 .unzip()
         }
@@ -177,15 +179,17 @@ fn torch_names(config: &ModelConfig, role: Role) -> (Vec<(String, String)>, Vec<
     }
 }
 
-fn save_module<M: ModuleSnapshot>(module: &M, info: &WeightsInfo, precision: Precision) -> Result<Vec<u8>, WeightsError> {
+fn save_module<M: ModuleSnapshot>(
+    module: &M,
+    info: &WeightsInfo,
+    precision: Precision,
+) -> Result<Vec<u8>, WeightsError> {
     let metadata = serde_json::to_string(info).expect("WeightsInfo serialises");
     let adapter = match precision {
         Precision::F32 => BurnToPyTorchAdapter.chain(IdentityAdapter),
         Precision::F16 => BurnToPyTorchAdapter.chain(HalfPrecisionAdapter::new()),
     };
-    let mut store = SafetensorsStore::from_bytes(None)
-        .metadata(METADATA_KEY, metadata)
-        .with_to_adapter(adapter);
+    let mut store = SafetensorsStore::from_bytes(None).metadata(METADATA_KEY, metadata).with_to_adapter(adapter);
     for (from, to) in torch_names(&info.model, info.role).0 {
         store = store.with_key_remapping(from, to);
     }
@@ -220,8 +224,7 @@ fn load_module<M: ModuleSnapshot>(
         let missing = result.missing.iter().map(|(path, _)| path.clone()).collect();
         return Err(WeightsError::Missing { kind, role, missing });
     }
-    let unused: Vec<String> =
-        result.unused.into_iter().filter(|name| !name.ends_with("num_batches_tracked")).collect();
+    let unused: Vec<String> = result.unused.into_iter().filter(|name| !name.ends_with("num_batches_tracked")).collect();
     if !unused.is_empty() {
         return Err(WeightsError::Unused { kind, role, unused });
     }
@@ -289,7 +292,8 @@ pub async fn save_generator_async(
     generator.visit(&mut collect);
     let mut values = Vec::with_capacity(collect.0.len());
     for tensor in collect.0 {
-        let data = tensor.into_data_async().await.map_err(|e| WeightsError::Write(format!("reading weights back: {e:?}")))?;
+        let data =
+            tensor.into_data_async().await.map_err(|e| WeightsError::Write(format!("reading weights back: {e:?}")))?;
         values.push(data);
     }
     // A fresh module, not a clone: clones share BatchNorm running statistics.
@@ -348,7 +352,11 @@ pub fn load_discriminator(
 }
 
 /// Loads discriminator weights into the architecture `config`.
-pub fn load_discriminator_as(bytes: &[u8], config: &ModelConfig, device: &Device) -> Result<Discriminator, WeightsError> {
+pub fn load_discriminator_as(
+    bytes: &[u8],
+    config: &ModelConfig,
+    device: &Device,
+) -> Result<Discriminator, WeightsError> {
     let mut discriminator = config.init_discriminator(device);
     match &mut discriminator {
         Discriminator::Gan(d) => load_module(d, bytes, config, Role::Discriminator)?,

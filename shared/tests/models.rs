@@ -108,14 +108,10 @@ fn discriminator_loss_falls_on_a_fixed_batch() {
         let mut trainer = GanTrainer::new(&config, Recipe::stable(), 0, &device);
         let real = real_batch(16, config.image_size(), &device);
         let noise = z(16, 100, &device);
-        let losses: Vec<f32> = (0..6)
-            .map(|_| values(trainer.discriminator_step(real.clone(), noise.clone()))[0])
-            .collect();
+        let losses: Vec<f32> =
+            (0..6).map(|_| values(trainer.discriminator_step(real.clone(), noise.clone()))[0]).collect();
         assert!(losses.iter().all(|l| l.is_finite()));
-        assert!(
-            losses[5] < 0.8 * losses[0],
-            "{kind}: D's loss should fall on a fixed batch, got {losses:?}"
-        );
+        assert!(losses[5] < 0.8 * losses[0], "{kind}: D's loss should fall on a fixed batch, got {losses:?}");
     }
 }
 

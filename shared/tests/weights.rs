@@ -173,7 +173,11 @@ fn half_precision_halves_the_size_and_keeps_the_digits() {
 }
 
 /// Rewrites a file keeping the tensors `keep` accepts, with `metadata`.
-fn rewrite(bytes: &[u8], keep: impl Fn(&str) -> bool, metadata: Option<std::collections::HashMap<String, String>>) -> Vec<u8> {
+fn rewrite(
+    bytes: &[u8],
+    keep: impl Fn(&str) -> bool,
+    metadata: Option<std::collections::HashMap<String, String>>,
+) -> Vec<u8> {
     let st = SafeTensors::deserialize(bytes).unwrap();
     let kept: Vec<(String, safetensors::tensor::TensorView)> =
         st.tensors().into_iter().filter(|(name, _)| keep(name)).collect();
@@ -200,9 +204,8 @@ fn files_that_do_not_fit_are_refused_with_what_is_wrong() {
     let err = weights::load_generator_as(&g, &pggan, &device).unwrap_err();
     assert!(matches!(err, WeightsError::Missing { .. }), "{err}");
 
-    let info = Some(weights::read_info(&g).unwrap()).map(|i| {
-        [(weights::METADATA_KEY.to_string(), serde_json::to_string(&i).unwrap())].into_iter().collect()
-    });
+    let info = Some(weights::read_info(&g).unwrap())
+        .map(|i| [(weights::METADATA_KEY.to_string(), serde_json::to_string(&i).unwrap())].into_iter().collect());
     let missing = rewrite(&g, |n| n != "model.4.bias", info.clone());
     let err = weights::load_generator(&missing, None, &device).unwrap_err();
     assert!(matches!(&err, WeightsError::Missing { missing, .. } if missing.len() == 1), "{err}");
@@ -228,6 +231,16 @@ fn files_that_do_not_fit_are_refused_with_what_is_wrong() {
     assert!(matches!(weights::read_info(&bad_meta), Err(WeightsError::Metadata(_))));
 
     let empty = ModelConfig::Pggan(PgganConfig { latent_dim: 100, channels: vec![] });
-    let weird = rewrite(&g, |_| true, Some([(weights::METADATA_KEY.to_string(), serde_json::to_string(&weights::WeightsInfo::new(Role::Generator, empty, None)).unwrap())].into()));
+    let weird = rewrite(
+        &g,
+        |_| true,
+        Some(
+            [(
+                weights::METADATA_KEY.to_string(),
+                serde_json::to_string(&weights::WeightsInfo::new(Role::Generator, empty, None)).unwrap(),
+            )]
+            .into(),
+        ),
+    );
     assert!(matches!(weights::read_info(&weird), Err(WeightsError::Architecture(_))));
 }

@@ -60,10 +60,7 @@ pub fn select(choice: Backend) -> anyhow::Result<Selected> {
         Backend::Cpu => Ok(cpu()),
         Backend::Wgpu => {
             let found = adapters();
-            let best = found
-                .iter()
-                .find(|a| a.device_type != wgpu::DeviceType::Cpu)
-                .or(found.first());
+            let best = found.iter().find(|a| a.device_type != wgpu::DeviceType::Cpu).or(found.first());
             match best {
                 Some(info) => wgpu_device(info),
                 None => bail!("--backend wgpu: wgpu found no adapter (no Vulkan, Metal, DX12 or GL driver)"),

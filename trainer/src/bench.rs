@@ -52,7 +52,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
             ModelKind::Pggan => args.warmup.div_ceil(3),
         };
         let config = ModelConfig::post(kind);
-        let images = dataset.images.to_tensor(config.image_size(), &device);
+        let images = dataset.images.at_side(config.image_size());
         let mut trainer = GanTrainer::new(&config, Recipe::stable(), 0, &device);
         let mut rng = latent::rng(0, stream::TRAIN_NOISE);
         let order = latent::epoch_order(0, 0, dataset.images.count);
@@ -60,7 +60,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
         let mut times = Vec::with_capacity(steps);
         for (i, batch) in order.chunks_exact(args.batch_size).cycle().take(warmup + steps).enumerate() {
             let start = Instant::now();
-            let (real, z) = train::batch(&images, batch, &mut rng, dim);
+            let (real, z) = train::batch(&images, batch, &mut rng, dim, &device);
             let losses = trainer.step(real, z).stacked();
             // Reading the losses waits for the step to finish on any device.
             let values = losses.into_data();

@@ -89,9 +89,10 @@ pub fn load(path: &Path, device: &Device) -> anyhow::Result<Restored> {
     if file.version != VERSION {
         bail!("{}: checkpoint version {} (this trainer reads version {VERSION})", path.display(), file.version);
     }
-    let rng_state: [u8; 49] = file.noise_rng.as_slice().try_into().map_err(|_| {
-        anyhow::anyhow!("{}: RNG state is {} bytes, expected 49", path.display(), file.noise_rng.len())
-    })?;
+    let rng_state: [u8; 49] =
+        file.noise_rng.as_slice().try_into().map_err(|_| {
+            anyhow::anyhow!("{}: RNG state is {} bytes, expected 49", path.display(), file.noise_rng.len())
+        })?;
     let device = device.clone().autodiff();
     let record = |b: Vec<u8>| ModuleRecord::from_bytes(Bytes::from_bytes_vec(b));
     let (generator, discriminator) = file.config.model.init(file.config.recipe.init, 0, &device);

@@ -90,10 +90,7 @@ fn download(name: &str) -> anyhow::Result<Vec<u8>> {
     for mirror in MIRRORS {
         let url = format!("{mirror}{name}");
         eprintln!("downloading {url}");
-        let attempt = agent
-            .get(&url)
-            .call()
-            .and_then(|mut r| r.body_mut().with_config().limit(32 << 20).read_to_vec());
+        let attempt = agent.get(&url).call().and_then(|mut r| r.body_mut().with_config().limit(32 << 20).read_to_vec());
         match attempt {
             Ok(bytes) if sha256_hex(&bytes) == expected => return Ok(bytes),
             Ok(bytes) => failures.push(format!("{url}: sha256 {} does not match", sha256_hex(&bytes))),

@@ -64,7 +64,11 @@ impl Entry {
 }
 
 /// The evaluator of the given classifier (or the built-in one), with the test set's statistics.
-pub fn evaluator(classifier_file: Option<&PathBuf>, data: &DataArgs, device: &burn::tensor::Device) -> anyhow::Result<Evaluator> {
+pub fn evaluator(
+    classifier_file: Option<&PathBuf>,
+    data: &DataArgs,
+    device: &burn::tensor::Device,
+) -> anyhow::Result<Evaluator> {
     let classifier = match classifier_file {
         Some(path) => classifier::load(path, device)?,
         None => Classifier::reference(device),
@@ -84,7 +88,8 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
 
     let train = data::load(&data::data_dir(&args.data), Split::Train)?;
     let real = train.images.take(FLOOR_IMAGES);
-    let floor = Entry::new(format!("floor: {FLOOR_IMAGES} real training images"), evaluator.images(&real.pixels, SIDE)?);
+    let floor =
+        Entry::new(format!("floor: {FLOOR_IMAGES} real training images"), evaluator.images(&real.pixels, SIDE)?);
     println!("{}: {}", floor.what, floor.metrics.summary());
 
     let mut generators = Vec::new();
@@ -94,7 +99,8 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
         let (generator, info) = weights::load_generator(&bytes, None, &device)
             .with_context(|| format!("loading generator weights from {}", path.display()))?;
         let metrics = evaluator.generator(&generator, &info.model, args.samples, args.seed)?;
-        let trained = info.training.map(|t| format!(", {} epochs, {:?} init", t.epochs, t.recipe.init)).unwrap_or_default();
+        let trained =
+            info.training.map(|t| format!(", {} epochs, {:?} init", t.epochs, t.recipe.init)).unwrap_or_default();
         println!(
             "{} ({}{trained}): {}  [{:.0} s]",
             path.display(),
@@ -156,9 +162,10 @@ pub fn train_classifier(args: ClassifierArgs) -> anyhow::Result<()> {
     let test = data::load(&dir, Split::Test)?;
     let started = Instant::now();
     let start = args.init.as_ref().map(|path| classifier::load(path, &selected.device)).transpose()?;
-    let classifier = classifier::train(&train, start, args.steps, args.lr, args.seed, &selected.device, |step, loss| {
-        println!("step {step:>5}/{}: loss {loss:.4}  ({:.0} s)", args.steps, started.elapsed().as_secs_f64());
-    })?;
+    let classifier =
+        classifier::train(&train, start, args.steps, args.lr, args.seed, &selected.device, |step, loss| {
+            println!("step {step:>5}/{}: loss {loss:.4}  ({:.0} s)", args.steps, started.elapsed().as_secs_f64());
+        })?;
     let accuracy = classifier::accuracy(&classifier, &test, &selected.device)?;
     println!("test accuracy: {:.2} % of 10,000", accuracy * 100.0);
     files::write_atomic(&args.out, &classifier.to_bytes()?)?;

@@ -16,9 +16,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     // Readable by all, like a file from `std::fs::write` (tempfile's default is 0600).
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-    let mut tmp = builder
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot write in folder {}", dir.display()))?;
+    let mut tmp = builder.tempfile_in(dir).with_context(|| format!("cannot write in folder {}", dir.display()))?;
     tmp.write_all(bytes)
         .and_then(|_| tmp.as_file().sync_all())
         .with_context(|| format!("cannot write {}", path.display()))?;

@@ -267,7 +267,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     let dataset = data::load(&config.data_dir, Split::Train)
         .with_context(|| format!("loading MNIST from {}", config.data_dir.display()))?;
     let n = dataset.images.count;
-    let images = dataset.images.to_tensor(side, &device);
+    let images = dataset.images.at_side(side);
     let steps = steps_per_epoch(n, config.batch_size);
     println!(
         "data: {n} MNIST training images from {}, {steps} steps of {} per epoch",
@@ -286,7 +286,10 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         0 => None,
         _ => Some(evaluate::evaluator(None, &DataArgs { data_dir: Some(config.data_dir.clone()) }, &device)?),
     };
-    println!("run folder: {} (config.json, losses.csv, metrics.csv, curves.png, samples/, checkpoint.mpk)", run_dir.display());
+    println!(
+        "run folder: {} (config.json, losses.csv, metrics.csv, curves.png, samples/, checkpoint.mpk)",
+        run_dir.display()
+    );
     let grid_noise = latent::noise(config.seed, GRID_SAMPLES, dim);
 
     let started = Instant::now();
@@ -299,7 +302,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         while progress.batch < steps {
             let start = progress.batch * config.batch_size;
             let batch = &order[start..(start + config.batch_size).min(n)];
-            let (real, z) = shared::train::batch(&images, batch, &mut noise_rng, dim);
+            let (real, z) = shared::train::batch(&images, batch, &mut noise_rng, dim, &device);
             pending.push(trainer.step(real, z).stacked());
             progress.batch += 1;
             progress.step += 1;
@@ -307,7 +310,10 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
             let stop = config.max_steps.is_some_and(|m| progress.step >= m);
             if pending.len() == READBACK_EVERY || progress.batch == steps || stop {
                 let last = log.append(progress.epoch, progress.step, std::mem::take(&mut pending))?;
-                bar.set_message(format!("D {:.3}  G {:.3}  D(x) {:.2}  D(G(z)) {:.2}", last[0], last[1], last[2], last[3]));
+                bar.set_message(format!(
+                    "D {:.3}  G {:.3}  D(x) {:.2}  D(G(z)) {:.2}",
+                    last[0], last[1], last[2], last[3]
+                ));
                 if let (None, Some(sign)) = (&collapse, log.window_means().and_then(collapse::check_losses)) {
                     collapse = Some(bar.suspend(|| record_collapse(&run_dir, &progress, sign))?);
                 }
@@ -340,7 +346,8 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         let due = |every: usize| every > 0 && (progress.epoch % every == 0 || last_epoch);
         if let Some(evaluator) = evaluator.as_ref().filter(|_| epoch_done && due(config.eval_every) || stopped_early) {
             let measured = Instant::now();
-            let metrics = evaluator.generator(&trainer.generator.valid(), &config.model, config.eval_samples, config.seed)?;
+            let metrics =
+                evaluator.generator(&trainer.generator.valid(), &config.model, config.eval_samples, config.seed)?;
             println!("  {}  ({:.1} s)", metrics.summary(), measured.elapsed().as_secs_f64());
             // Digits are judged on whole epochs only: a short try's are not yet formed.
             let sign = epoch_done.then(|| collapse::check_metrics(&metrics, progress.epoch)).flatten();
@@ -366,7 +373,8 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         epochs: progress.epoch,
         steps: progress.step,
     };
-    let generator = weights::save_generator(&trainer.generator.valid(), &config.model, Some(facts.clone()), Precision::F32)?;
+    let generator =
+        weights::save_generator(&trainer.generator.valid(), &config.model, Some(facts.clone()), Precision::F32)?;
     let discriminator = weights::save_discriminator(&trainer.discriminator.valid(), &config.model, Precision::F32)?;
     files::write_atomic(&run_dir.join("generator.safetensors"), &generator)?;
     files::write_atomic(&run_dir.join("discriminator.safetensors"), &discriminator)?;
@@ -383,7 +391,10 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         let (exported, facts) = match &collapse {
             Some(c) if good.exists() => {
                 let restored = checkpoint::load(&good, &device)?;
-                println!("the run collapsed at epoch {}: exporting the models of epoch {} instead", c.epoch, restored.progress.epoch);
+                println!(
+                    "the run collapsed at epoch {}: exporting the models of epoch {} instead",
+                    c.epoch, restored.progress.epoch
+                );
                 let facts = TrainingFacts { epochs: restored.progress.epoch, steps: restored.progress.step, ..facts };
                 (restored.trainer, facts)
             }
@@ -445,7 +456,8 @@ impl LossLog {
     /// appends them; returns the newest row.
     fn append(&mut self, epoch: usize, last_step: u64, pending: Vec<Tensor<1>>) -> anyhow::Result<[f32; 4]> {
         let count = pending.len() as u64;
-        let values: Vec<f32> = Tensor::cat(pending, 0).into_data().try_into_vec_as::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let values: Vec<f32> =
+            Tensor::cat(pending, 0).into_data().try_into_vec_as::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
         let mut last = [0.0; 4];
         for (i, row) in values.chunks_exact(4).enumerate() {
             let step = last_step + 1 - count + i as u64;
@@ -518,7 +530,14 @@ impl MetricsLog {
     /// A row for the model after `step` steps, `epoch` (fractional) epochs.
     fn append(&mut self, step: u64, epoch: f64, m: &Metrics, collapsed: bool) -> anyhow::Result<()> {
         let digits = m.histogram.map(|c| c.to_string()).join(",");
-        writeln!(self.file, "{step},{epoch:.3},{},{},{},{},{digits}", m.fid, m.inception_score, m.coverage(), collapsed as u8)?;
+        writeln!(
+            self.file,
+            "{step},{epoch:.3},{},{},{},{},{digits}",
+            m.fid,
+            m.inception_score,
+            m.coverage(),
+            collapsed as u8
+        )?;
         Ok(self.file.flush()?)
     }
 }
@@ -560,7 +579,10 @@ fn record_collapse(run_dir: &Path, progress: &Progress, sign: Sign) -> anyhow::R
         Some(e) => format!("the checkpoint of epoch {e} is kept as {}", run_dir.join(GOOD_CHECKPOINT).display()),
         None => "no earlier checkpoint to keep".into(),
     };
-    eprintln!("warning: the run collapsed at epoch {epoch} (step {}): {}; {kept}; training goes on", progress.step, collapse.sign);
+    eprintln!(
+        "warning: the run collapsed at epoch {epoch} (step {}): {}; {kept}; training goes on",
+        progress.step, collapse.sign
+    );
     Ok(collapse)
 }
 
@@ -588,8 +610,18 @@ fn plot_curves(run_dir: &Path, config: &RunConfig, collapse: Option<&Collapse>) 
         }
     }
     let fid = read("metrics.csv")?.iter().map(|row| (row[1], row[2])).collect();
-    let title = format!("{} ({:?} init, {:?}), seed {}", config.model.kind(), config.recipe.init, config.recipe.loss, config.seed);
-    plot::write(&run_dir.join("curves.png"), &title, &plot::Curves { losses, fid, collapse: collapse.map(|c| c.epoch as f64) })
+    let title = format!(
+        "{} ({:?} init, {:?}), seed {}",
+        config.model.kind(),
+        config.recipe.init,
+        config.recipe.loss,
+        config.seed
+    );
+    plot::write(
+        &run_dir.join("curves.png"),
+        &title,
+        &plot::Curves { losses, fid, collapse: collapse.map(|c| c.epoch as f64) },
+    )
 }
 
 #[cfg(test)]
@@ -601,7 +633,12 @@ mod tests {
     fn a_collapse_keeps_the_checkpoint_before_it_and_is_recorded_once() {
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path();
-        let model = ModelConfig::Gan(GanConfig { latent_dim: 4, generator_hidden: vec![8], discriminator_hidden: vec![8], image_size: 28 });
+        let model = ModelConfig::Gan(GanConfig {
+            latent_dim: 4,
+            generator_hidden: vec![8],
+            discriminator_hidden: vec![8],
+            image_size: 28,
+        });
         let trainer = GanTrainer::new(&model, Recipe::post(), 0, &Device::flex());
         let config = RunConfig {
             model,

@@ -57,7 +57,13 @@ pub fn generate_pixels(generator: &Generator, noise: &[f32], dim: usize, device:
 }
 
 /// A square grid of the images `noise` gives.
-pub fn generate_grid(generator: &Generator, noise: &[f32], dim: usize, side: usize, device: &Device) -> anyhow::Result<Gray> {
+pub fn generate_grid(
+    generator: &Generator,
+    noise: &[f32],
+    dim: usize,
+    side: usize,
+    device: &Device,
+) -> anyhow::Result<Gray> {
     let pixels = generate_pixels(generator, noise, dim, device)?;
     Ok(grid(&pixels, side, square_columns(noise.len() / dim)))
 }

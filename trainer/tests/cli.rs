@@ -74,8 +74,21 @@ fn train_then_sample() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
     let out = ok(&[
-        "train", "--model", "gan", "--max-steps", "3", "--batch-size", "16", "--backend", "cpu",
-        "--run-dir", s(&run), "--export", s(&tmp.path().join("gan.safetensors")), "--eval-samples", "200",
+        "train",
+        "--model",
+        "gan",
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "16",
+        "--backend",
+        "cpu",
+        "--run-dir",
+        s(&run),
+        "--export",
+        s(&tmp.path().join("gan.safetensors")),
+        "--eval-samples",
+        "200",
     ]);
     assert!(out.contains("stopped after 3 steps"), "{out}");
     // The export for the web page: the generator, and its discriminator beside it.
@@ -93,7 +106,8 @@ fn train_then_sample() {
     // The 8x8 fixed-latent grid: 8 * 28 + 9 * 2 = 242 px, written twice as large.
     assert_eq!(png_size(&run.join("samples/epoch_000.png")), (484, 484));
     // Metrics of the model where it stopped, and the plot of the curves.
-    let metrics: Vec<String> = std::fs::read_to_string(run.join("metrics.csv")).unwrap().lines().map(String::from).collect();
+    let metrics: Vec<String> =
+        std::fs::read_to_string(run.join("metrics.csv")).unwrap().lines().map(String::from).collect();
     assert_eq!(metrics.len(), 2, "{metrics:?}");
     let row: Vec<f64> = metrics[1].split(',').map(|v| v.parse().unwrap()).collect();
     assert_eq!((row.len(), row[0]), (16, 3.0), "{row:?}");
@@ -104,7 +118,8 @@ fn train_then_sample() {
     let grid = tmp.path().join("grid.png");
     let raw = tmp.path().join("digits.raw");
     let weights = run.join("generator.safetensors");
-    let out = ok(&["sample", "--weights", s(&weights), "--seed", "3", "--count", "10", "--out", s(&grid), "--raw", s(&raw)]);
+    let out =
+        ok(&["sample", "--weights", s(&weights), "--seed", "3", "--count", "10", "--out", s(&grid), "--raw", s(&raw)]);
     assert!(out.contains("10 gan digits"), "{out}");
     // 10 digits in a 4-column grid: 4 * 28 + 5 * 2 wide, 3 rows high.
     assert_eq!(png_size(&grid), (122, 3 * 28 + 4 * 2));
@@ -136,7 +151,19 @@ fn resume_continues_exactly() {
     for model in ["gan", "pggan"] {
         let tmp = tempfile::tempdir().unwrap();
         let (straight, split) = (tmp.path().join("straight"), tmp.path().join("split"));
-        let common = ["--model", model, "--batch-size", "8", "--backend", "cpu", "--no-export", "--seed", "5", "--eval-every", "0"];
+        let common = [
+            "--model",
+            model,
+            "--batch-size",
+            "8",
+            "--backend",
+            "cpu",
+            "--no-export",
+            "--seed",
+            "5",
+            "--eval-every",
+            "0",
+        ];
         let run = |dir: &Path, steps: &str| {
             let mut args = vec!["train", "--max-steps", steps, "--run-dir", s(dir)];
             args.extend(common);
@@ -164,7 +191,8 @@ fn bad_input_fails_cleanly_and_keeps_the_checkpoint() {
     // A run folder that cannot be created (a file stands in the way).
     let blocker = tmp.path().join("file");
     std::fs::write(&blocker, b"x").unwrap();
-    let err = fails(&["train", "--max-steps", "1", "--backend", "cpu", "--run-dir", s(&blocker.join("run")), "--no-export"]);
+    let err =
+        fails(&["train", "--max-steps", "1", "--backend", "cpu", "--run-dir", s(&blocker.join("run")), "--no-export"]);
     assert!(err.contains("cannot create run folder"), "{err}");
 
     // A damaged MNIST copy is named, with its checksum.
@@ -180,12 +208,36 @@ fn bad_input_fails_cleanly_and_keeps_the_checkpoint() {
     let bytes = std::fs::read(&images).unwrap();
     std::fs::write(&images, &bytes[..bytes.len() / 2]).unwrap();
     let run = tmp.path().join("run");
-    let err = fails(&["train", "--max-steps", "1", "--backend", "cpu", "--run-dir", s(&run), "--data-dir", s(&data), "--no-export"]);
+    let err = fails(&[
+        "train",
+        "--max-steps",
+        "1",
+        "--backend",
+        "cpu",
+        "--run-dir",
+        s(&run),
+        "--data-dir",
+        s(&data),
+        "--no-export",
+    ]);
     assert!(err.contains("train-images-idx3-ubyte.gz") && err.contains("sha256"), "{err}");
 
     // A good run, then a resume that fails on bad data: the checkpoint stays as it was.
     let good = tmp.path().join("good");
-    ok(&["train", "--max-steps", "2", "--batch-size", "8", "--backend", "cpu", "--run-dir", s(&good), "--no-export", "--eval-every", "0"]);
+    ok(&[
+        "train",
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--backend",
+        "cpu",
+        "--run-dir",
+        s(&good),
+        "--no-export",
+        "--eval-every",
+        "0",
+    ]);
     let checkpoint = std::fs::read(good.join("checkpoint.mpk")).unwrap();
     let err = fails(&["train", "--resume", s(&good), "--max-steps", "4", "--backend", "cpu", "--data-dir", s(&data)]);
     assert!(err.contains("sha256"), "{err}");
@@ -208,7 +260,8 @@ fn bad_input_fails_cleanly_and_keeps_the_checkpoint() {
     let grid = tmp.path().join("g.png");
     let err = fails(&["sample", "--weights", s(&good.join("discriminator.safetensors")), "--out", s(&grid)]);
     assert!(err.contains("expected a gan generator"), "{err}");
-    let err = fails(&["sample", "--weights", s(&good.join("generator.safetensors")), "--model", "pggan", "--out", s(&grid)]);
+    let err =
+        fails(&["sample", "--weights", s(&good.join("generator.safetensors")), "--model", "pggan", "--out", s(&grid)]);
     assert!(err.contains("expected a pggan generator"), "{err}");
     let err = fails(&["sample", "--weights", s(&good.join("losses.csv")), "--out", s(&grid)]);
     assert!(err.contains("not a safetensors file"), "{err}");

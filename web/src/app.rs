@@ -42,7 +42,9 @@ pub enum Origin {
     /// A file the user dropped or chose.
     File(String),
     /// Trained in the page's "Train here" panel.
-    Trained { steps: usize },
+    Trained {
+        steps: usize,
+    },
 }
 
 impl Origin {
@@ -131,9 +133,10 @@ pub fn fine_tuning_models(
     discriminator: &[u8],
     device: &Device,
 ) -> Result<(ModelConfig, Generator, Discriminator), String> {
-    let (g, info) = weights::load_generator(generator, Some(kind), device).map_err(|e| format!("{}: {e}", weights_url(kind)))?;
-    let (d, d_info) =
-        weights::load_discriminator(discriminator, Some(kind), device).map_err(|e| format!("{}: {e}", discriminator_url(kind)))?;
+    let (g, info) =
+        weights::load_generator(generator, Some(kind), device).map_err(|e| format!("{}: {e}", weights_url(kind)))?;
+    let (d, d_info) = weights::load_discriminator(discriminator, Some(kind), device)
+        .map_err(|e| format!("{}: {e}", discriminator_url(kind)))?;
     if d_info.model != info.model {
         return Err(format!("{} and {} describe different architectures", weights_url(kind), discriminator_url(kind)));
     }
@@ -154,7 +157,12 @@ pub fn seed_from_unit(u: f64) -> u64 {
 }
 
 /// The 8-bit pixels of the images generated from `latents` (rows of `dim`).
-pub async fn generate_pixels(generator: &Generator, latents: Vec<f32>, dim: usize, device: &Device) -> Result<Vec<u8>, String> {
+pub async fn generate_pixels(
+    generator: &Generator,
+    latents: Vec<f32>,
+    dim: usize,
+    device: &Device,
+) -> Result<Vec<u8>, String> {
     let z = latent::to_tensor(latents, dim, device);
     let data = generator.generate(z).into_data_async().await.map_err(|e| format!("reading digits back: {e:?}"))?;
     let values = data.try_into_vec_as::<f32>().map_err(|e| format!("reading digits back: {e:?}"))?;
@@ -163,7 +171,12 @@ pub async fn generate_pixels(generator: &Generator, latents: Vec<f32>, dim: usiz
 
 /// The grid of digits for `seed`: the same latents, layout and pixels as
 /// `trainer sample --seed <seed> --count 64`.
-pub async fn draw_digits(generator: &Generator, config: &ModelConfig, seed: u64, device: &Device) -> Result<Gray, String> {
+pub async fn draw_digits(
+    generator: &Generator,
+    config: &ModelConfig,
+    seed: u64,
+    device: &Device,
+) -> Result<Gray, String> {
     let (dim, side) = (config.latent_dim(), config.image_size());
     let pixels = generate_pixels(generator, latent::noise(seed, GRID_DIGITS, dim), dim, device).await?;
     Ok(grid(&pixels, side, GRID_COLUMNS))
@@ -214,7 +227,8 @@ pub async fn walk_frames(
     let (dim, side) = (config.latent_dim(), config.image_size());
     let z = latent::noise(seed, GRID_DIGITS, dim);
     let row = |i: usize| &z[i * dim..(i + 1) * dim];
-    let pixels = generate_pixels(generator, latent::walk(row(ends.from), row(ends.to), WALK_FRAMES), dim, device).await?;
+    let pixels =
+        generate_pixels(generator, latent::walk(row(ends.from), row(ends.to), WALK_FRAMES), dim, device).await?;
     Ok(pixels.chunks(side * side).map(|p| Gray { width: side, height: side, pixels: p.to_vec() }).collect())
 }
 
@@ -376,6 +390,9 @@ mod tests {
         let (loaded, _, _) = fine_tuning_models(ModelKind::Gan, &g_bytes, &d_bytes, &device).unwrap();
         assert_eq!(loaded, config);
         let err = fine_tuning_models(ModelKind::Gan, &g_bytes, &g_bytes, &device).err().unwrap();
-        assert_eq!(err, "weights/gan-discriminator.safetensors: this file holds a gan generator, expected a gan discriminator");
+        assert_eq!(
+            err,
+            "weights/gan-discriminator.safetensors: this file holds a gan generator, expected a gan discriminator"
+        );
     }
 }

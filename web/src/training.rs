@@ -7,7 +7,7 @@ use std::ops::RangeInclusive;
 
 use burn::prelude::*;
 use shared::latent::{self, ChaCha8Rng, stream};
-use shared::mnist::Images;
+use shared::mnist::{Images, SizedImages};
 use shared::weights::TrainingFacts;
 use shared::{Discriminator, GanTrainer, Generator, ModelConfig, Recipe};
 
@@ -19,7 +19,8 @@ pub const BATCH_SIZES: RangeInclusive<usize> = 1..=256;
 pub const LEARNING_RATES: RangeInclusive<f64> = 1e-6..=1e-2;
 /// Steps whose losses are read back together: one transfer instead of five.
 pub const READBACK_EVERY: usize = 5;
-/// The preview grid is redrawn every this many steps (and at the end).
+/// The preview grid is redrawn every this many steps (and after the first,
+/// to show where the digits start from, and at the end).
 pub const PREVIEW_EVERY: usize = 20;
 
 /// Where the weights of a run come from.
@@ -115,9 +116,9 @@ pub struct Run {
     pub settings: Settings,
     pub config: ModelConfig,
     trainer: GanTrainer,
-    /// The data set on the training device, `[n, 1, side, side]` in `[-1, 1]`.
-    images: Tensor<4>,
-    count: usize,
+    /// The data set at the model's size; batches go to `device` one at a time.
+    images: SizedImages,
+    device: Device,
     order: Vec<u32>,
     epoch: usize,
     batch: usize,
@@ -147,11 +148,10 @@ impl Run {
             None => GanTrainer::new(&config, recipe, settings.seed, device),
             Some((g, d)) => GanTrainer::from_models(g, d, recipe),
         };
-        let count = images.count;
         Self {
-            images: images.to_tensor(config.image_size(), device),
-            count,
-            order: latent::epoch_order(settings.seed, 0, count),
+            images: images.at_side(config.image_size()),
+            device: device.clone(),
+            order: latent::epoch_order(settings.seed, 0, images.count),
             epoch: 0,
             batch: 0,
             noise: latent::rng(settings.seed, stream::TRAIN_NOISE),
@@ -181,12 +181,12 @@ impl Run {
     }
 
     fn batch_size(&self) -> usize {
-        self.settings.batch_size.min(self.count)
+        self.settings.batch_size.min(self.images.count)
     }
 
     /// Whole batches only: a short last batch is dropped.
     fn batches_per_epoch(&self) -> usize {
-        self.count / self.batch_size()
+        self.images.count / self.batch_size()
     }
 
     /// Running, with steps left.
@@ -205,10 +205,10 @@ impl Run {
             // A new epoch, in a new order (a short last batch is dropped).
             self.epoch += 1;
             self.batch = 0;
-            self.order = latent::epoch_order(self.settings.seed, self.epoch, self.count);
+            self.order = latent::epoch_order(self.settings.seed, self.epoch, self.images.count);
         }
         let indices = &self.order[self.batch * size..(self.batch + 1) * size];
-        let (real, z) = shared::train::batch(&self.images, indices, &mut self.noise, self.config.latent_dim());
+        let (real, z) = shared::train::batch(&self.images, indices, &mut self.noise, self.config.latent_dim(), &self.device);
         self.pending.push(self.trainer.step(real, z).stacked());
         self.batch += 1;
         self.step += 1;
@@ -242,7 +242,7 @@ impl Run {
 
     /// The preview is due after this step.
     pub fn preview_due(&self) -> bool {
-        self.step % PREVIEW_EVERY == 0 || self.phase.is_over() || self.phase == Phase::Paused
+        self.step == 1 || self.step % PREVIEW_EVERY == 0 || self.phase.is_over() || self.phase == Phase::Paused
     }
 
     /// The generator as it is now, for drawing (no autodiff).
@@ -313,8 +313,9 @@ impl LossChart {
         let top = d.iter().chain(&g).map(|&(_, y)| y).fold(0.0, f64::max);
         let y_max = ((top * 2.0).ceil() / 2.0).max(0.5);
         let x_scale = if total > 1 { width / (total - 1) as f64 } else { 0.0 };
-        let to_canvas =
-            |points: Vec<(f64, f64)>| points.into_iter().map(|(x, y)| (x * x_scale, height * (1.0 - y / y_max))).collect();
+        let to_canvas = |points: Vec<(f64, f64)>| {
+            points.into_iter().map(|(x, y)| (x * x_scale, height * (1.0 - y / y_max))).collect()
+        };
         Plot { d: to_canvas(d), g: to_canvas(g), y_max }
     }
 }
@@ -458,7 +459,10 @@ mod tests {
         }
         let plot = long.plot(1000, 100.0, 50.0);
         assert_eq!(plot.d.len(), 100);
-        assert!(plot.d.iter().all(|&(_, y)| (y - 50.0 * (1.0 - 2.0 / 2.0)).abs() < 1e-9), "alternating 1 and 3 average to 2");
+        assert!(
+            plot.d.iter().all(|&(_, y)| (y - 50.0 * (1.0 - 2.0 / 2.0)).abs() < 1e-9),
+            "alternating 1 and 3 average to 2"
+        );
         // Each point sits at the middle of its 10 steps.
         assert!((plot.d[0].0 - 4.5 * 100.0 / 999.0).abs() < 1e-9);
         assert!((plot.d[99].0 - 994.5 * 100.0 / 999.0).abs() < 1e-9);

@@ -100,7 +100,9 @@ pub fn features_and_probs(classifier: &Classifier, images: Tensor<4>) -> anyhow:
 pub fn predictions(probs: &[f32]) -> Vec<u8> {
     probs
         .chunks_exact(CLASSES)
-        .map(|row| row.iter().enumerate().fold((0, f32::MIN), |best, (i, &p)| if p > best.1 { (i, p) } else { best }).0 as u8)
+        .map(|row| {
+            row.iter().enumerate().fold((0, f32::MIN), |best, (i, &p)| if p > best.1 { (i, p) } else { best }).0 as u8
+        })
         .collect()
 }
 
@@ -130,7 +132,7 @@ pub fn train(
     let device = device.clone().autodiff();
     const BATCH: usize = 128;
     let n = train.labels.len();
-    let images = train.images.to_tensor(SIDE, &device);
+    let images = train.images.at_side(SIDE);
     let labels = Tensor::<1, Int>::from_data(
         TensorData::new(train.labels.iter().map(|&l| l as i64).collect::<Vec<_>>(), [n]),
         &device,
@@ -149,7 +151,7 @@ pub fn train(
         }
         let batch = &order[(step % per_epoch) * BATCH..][..BATCH];
         let index = Tensor::<1, Int>::from_data(TensorData::new(batch.to_vec(), [BATCH]), &device);
-        let logits = classifier.logits(classifier.features(images.clone().select(0, index.clone())));
+        let logits = classifier.logits(classifier.features(images.rows(batch, &device)));
         let loss = loss_fn.forward(logits, labels.clone().select(0, index));
         let grads = GradientsParams::from_grads(loss.backward(), &classifier);
         classifier = optimizer.step(lr, classifier, grads);

@@ -35,7 +35,10 @@ impl std::fmt::Display for Sign {
         match self {
             Sign::NonFinite => write!(f, "a loss is not finite"),
             Sign::DiscriminatorWins { d_loss, g_loss } => {
-                write!(f, "D wins: mean D loss {d_loss:.4} < {D_LOSS_FLOOR}, G loss {g_loss:.1}; G's gradient has vanished")
+                write!(
+                    f,
+                    "D wins: mean D loss {d_loss:.4} < {D_LOSS_FLOOR}, G loss {g_loss:.1}; G's gradient has vanished"
+                )
             }
             Sign::ModeCollapse { coverage, top_digit, top_share } => write!(
                 f,
@@ -62,8 +65,11 @@ pub fn check_losses(means: [f64; 4]) -> Option<Sign> {
 pub fn check_metrics(metrics: &Metrics, epochs: usize) -> Option<Sign> {
     let (top_digit, top_share) = metrics.top_digit();
     let coverage = metrics.coverage();
-    (epochs >= MODE_WARMUP_EPOCHS && top_share >= TOP_DIGIT_SHARE)
-        .then_some(Sign::ModeCollapse { coverage, top_digit, top_share })
+    (epochs >= MODE_WARMUP_EPOCHS && top_share >= TOP_DIGIT_SHARE).then_some(Sign::ModeCollapse {
+        coverage,
+        top_digit,
+        top_share,
+    })
 }
 
 /// The first collapse of a run, as recorded in its `collapse.json`.

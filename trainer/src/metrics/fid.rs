@@ -89,7 +89,8 @@ mod tests {
     fn matches_the_closed_form_for_commuting_covariances() {
         // S1 = R diag(a) R^T and S2 = R diag(b) R^T share eigenvectors, so
         // FID = |m1 - m2|^2 + sum (sqrt(a_i) - sqrt(b_i))^2.
-        let r = SymmetricEigen::new(DMatrix::from_row_slice(3, 3, &[2.0, 1.0, 0.5, 1.0, 3.0, 0.2, 0.5, 0.2, 1.0])).eigenvectors;
+        let r = SymmetricEigen::new(DMatrix::from_row_slice(3, 3, &[2.0, 1.0, 0.5, 1.0, 3.0, 0.2, 0.5, 0.2, 1.0]))
+            .eigenvectors;
         let (a, b) = ([4.0, 1.0, 0.25], [1.0, 9.0, 0.25]);
         let gaussian = |mean: [f64; 3], d: [f64; 3]| Gaussian {
             mean: DVector::from_column_slice(&mean),
@@ -131,7 +132,8 @@ mod tests {
     #[test]
     fn inception_score_spans_one_to_the_number_of_classes() {
         // Confident and evenly spread: 10. All the same class: 1.
-        let confident: Vec<f32> = (0..100).flat_map(|i| (0..10).map(move |c| if c == i % 10 { 1.0 } else { 0.0 })).collect();
+        let confident: Vec<f32> =
+            (0..100).flat_map(|i| (0..10).map(move |c| if c == i % 10 { 1.0 } else { 0.0 })).collect();
         assert!((inception_score(&confident, 10) - 10.0).abs() < 1e-9);
         let one_class: Vec<f32> = (0..100).flat_map(|_| (0..10).map(|c| if c == 3 { 1.0 } else { 0.0 })).collect();
         assert!((inception_score(&one_class, 10) - 1.0).abs() < 1e-9);

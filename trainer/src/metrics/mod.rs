@@ -9,10 +9,10 @@ pub mod plot;
 use burn::prelude::*;
 use image::imageops;
 use serde::Serialize;
-use shared::{Generator, ModelConfig};
 use shared::image::to_pixels;
 use shared::latent;
 use shared::mnist::{Images, SIDE};
+use shared::{Generator, ModelConfig};
 
 use classifier::{CLASSES, Classifier, FEATURES, features_and_probs, predictions, share_right};
 use fid::{Gaussian, frechet_distance, inception_score};
@@ -99,7 +99,13 @@ impl Evaluator {
 
     /// Metrics of `samples` images drawn from `generator` with latents from `seed`
     /// (a stream of their own: not the digits of `trainer sample --seed`).
-    pub fn generator(&self, generator: &Generator, model: &ModelConfig, samples: usize, seed: u64) -> anyhow::Result<Metrics> {
+    pub fn generator(
+        &self,
+        generator: &Generator,
+        model: &ModelConfig,
+        samples: usize,
+        seed: u64,
+    ) -> anyhow::Result<Metrics> {
         let latent_dim = model.latent_dim();
         let mut rng = latent::rng(seed, latent::stream::EVALUATION);
         let mut pixels = Vec::new();
@@ -107,7 +113,8 @@ impl Evaluator {
         while left > 0 {
             let count = left.min(GENERATE_BATCH);
             let z = latent::to_tensor(latent::draw(&mut rng, count * latent_dim), latent_dim, &self.device);
-            let values = generator.generate(z).into_data().try_into_vec_as::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let values =
+                generator.generate(z).into_data().try_into_vec_as::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
             pixels.extend(to_pixels(&values));
             left -= count;
         }
@@ -160,7 +167,10 @@ mod tests {
 
         // Real training images sit close to the test set; noise does not.
         let real = evaluator.images(&mnist(Split::Train).images.take(2000).pixels, SIDE).unwrap();
-        let noise: Vec<u8> = latent::draw(&mut latent::rng(0, 0), 2000 * SIDE * SIDE).iter().map(|v| (v.abs() * 100.0).min(255.0) as u8).collect();
+        let noise: Vec<u8> = latent::draw(&mut latent::rng(0, 0), 2000 * SIDE * SIDE)
+            .iter()
+            .map(|v| (v.abs() * 100.0).min(255.0) as u8)
+            .collect();
         let noise = evaluator.images(&noise, SIDE).unwrap();
         assert_eq!(real.coverage(), 10);
         assert!(real.inception_score > 8.0, "IS of real digits {}", real.inception_score);
@@ -174,11 +184,7 @@ mod tests {
         let evaluator = Evaluator::new(Classifier::reference(&device), &test, &device).unwrap();
         let few = test.images.take(40);
         // Resized up as the conv model's data is, then measured: same digits.
-        let up: Vec<u8> = few
-            .normalized(32)
-            .iter()
-            .map(|v| ((v + 1.0) * 127.5).round() as u8)
-            .collect();
+        let up: Vec<u8> = few.normalized(32).iter().map(|v| ((v + 1.0) * 127.5).round() as u8).collect();
         let metrics = evaluator.images(&up, 32).unwrap();
         let right = metrics.histogram.iter().zip(histogram(&test.labels[..40])).map(|(&a, b)| a.min(b)).sum::<usize>();
         assert!(right >= 38, "{:?}", metrics.histogram);

@@ -23,8 +23,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::{Clamped, JsCast};
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{
-    CanvasRenderingContext2d, Document, HtmlCanvasElement, HtmlElement, HtmlInputElement, ImageData,
-    KeyboardEvent, MouseEvent, Response, Window,
+    CanvasRenderingContext2d, Document, HtmlCanvasElement, HtmlElement, HtmlInputElement, ImageData, KeyboardEvent,
+    MouseEvent, Response, Window,
 };
 
 use crate::app::{self, MODELS, Slot};
@@ -167,7 +167,8 @@ impl Page {
 
     fn error(&self, message: &str) {
         web_sys::console::error_1(&message.into());
-        if let (Some(list), Ok(item)) = (self.document.get_element_by_id("errors"), self.document.create_element("li")) {
+        if let (Some(list), Ok(item)) = (self.document.get_element_by_id("errors"), self.document.create_element("li"))
+        {
             item.set_text_content(Some(message));
             let _ = list.append_child(&item);
         }
@@ -283,46 +284,50 @@ async fn fetch_bytes(window: &Window, url: &str, limit: usize) -> Result<Vec<u8>
 /// latent walk follows the grid.
 fn request_draw(page: &Rc<Page>, state: &Shared) {
     let (page, shared) = (page.clone(), state.clone());
-    coalesced(state, |s| &mut s.drawing, async move || {
-        let (job, device, kind, seed) = {
-            let s = shared.borrow();
-            (s.chosen(), s.device.clone(), s.model, s.seed)
-        };
-        let (generator, config, origin) = match job {
-            Ok(job) => job,
-            Err(message) => {
-                page.text("timing", &format!("{}: {message}", app::label(kind)));
-                return;
-            }
-        };
-        let start = page.now();
-        match app::draw_digits(&generator, &config, seed, &device).await {
-            Ok(picture) => {
-                let ms = page.now() - start;
-                if let Err(e) = page.digits.paint(&picture) {
-                    page.error(&format!("drawing failed: {}", js_message(e)));
+    coalesced(
+        state,
+        |s| &mut s.drawing,
+        async move || {
+            let (job, device, kind, seed) = {
+                let s = shared.borrow();
+                (s.chosen(), s.device.clone(), s.model, s.seed)
+            };
+            let (generator, config, origin) = match job {
+                Ok(job) => job,
+                Err(message) => {
+                    page.text("timing", &format!("{}: {message}", app::label(kind)));
+                    return;
                 }
-                let generations = {
-                    let mut s = shared.borrow_mut();
-                    s.generations += 1;
-                    s.generations
-                };
-                page.text("timing", &format!("{} digits in {ms:.1} ms", app::GRID_DIGITS));
-                page.text("origin", &format!("Drawn with {}.", origin.describe(kind)));
-                page.mark("ms", &format!("{ms:.2}"));
-                page.mark("model", kind.name());
-                page.mark("origin", origin.name());
-                page.mark("seed", &seed.to_string());
-                page.mark("generation", &generations.to_string());
-                if generations == 1 {
-                    // Milliseconds from navigation to the first digits on screen.
-                    page.mark("firstms", &format!("{:.0}", page.now()));
+            };
+            let start = page.now();
+            match app::draw_digits(&generator, &config, seed, &device).await {
+                Ok(picture) => {
+                    let ms = page.now() - start;
+                    if let Err(e) = page.digits.paint(&picture) {
+                        page.error(&format!("drawing failed: {}", js_message(e)));
+                    }
+                    let generations = {
+                        let mut s = shared.borrow_mut();
+                        s.generations += 1;
+                        s.generations
+                    };
+                    page.text("timing", &format!("{} digits in {ms:.1} ms", app::GRID_DIGITS));
+                    page.text("origin", &format!("Drawn with {}.", origin.describe(kind)));
+                    page.mark("ms", &format!("{ms:.2}"));
+                    page.mark("model", kind.name());
+                    page.mark("origin", origin.name());
+                    page.mark("seed", &seed.to_string());
+                    page.mark("generation", &generations.to_string());
+                    if generations == 1 {
+                        // Milliseconds from navigation to the first digits on screen.
+                        page.mark("firstms", &format!("{:.0}", page.now()));
+                    }
+                    walk::request(&page, &shared);
                 }
-                walk::request(&page, &shared);
+                Err(e) => page.error(&format!("{kind}: generation failed: {e}")),
             }
-            Err(e) => page.error(&format!("{kind}: generation failed: {e}")),
-        }
-    });
+        },
+    );
 }
 
 /// New latents: a fresh seed, shown in the seed field, and a redraw.

@@ -104,9 +104,9 @@ fn load_data(page: &Rc<Page>, state: &Shared) {
     page.text("train-data", &format!("Fetching the MNIST test images ({DATA_URL})…"));
     let (page, state) = (page.clone(), state.clone());
     spawn_local(async move {
-        let decoded = fetch_bytes(&page.window, DATA_URL, MAX_DATA_BYTES)
-            .await
-            .and_then(|bytes| mnist::decode_images(DATA_URL, &bytes).map(|i| (i, bytes.len())).map_err(|e| e.to_string()));
+        let decoded = fetch_bytes(&page.window, DATA_URL, MAX_DATA_BYTES).await.and_then(|bytes| {
+            mnist::decode_images(DATA_URL, &bytes).map(|i| (i, bytes.len())).map_err(|e| e.to_string())
+        });
         let data = match decoded {
             Ok((images, size)) => {
                 page.text(
@@ -429,7 +429,9 @@ pub fn wire(page: &Rc<Page>, state: &Shared) -> Result<(), JsValue> {
     let p = page.clone();
     listen(&model, "change", move |_: web_sys::Event| {
         let pggan = select_value(&p, "train-model") == "pggan";
-        if let (Ok(from), Ok(shipped)) = (p.get::<HtmlSelectElement>("train-from"), p.get::<Element>("train-from-shipped")) {
+        if let (Ok(from), Ok(shipped)) =
+            (p.get::<HtmlSelectElement>("train-from"), p.get::<Element>("train-from-shipped"))
+        {
             if pggan {
                 from.set_value("scratch");
                 let _ = shipped.set_attribute("disabled", "");

@@ -59,27 +59,31 @@ pub fn request(page: &Rc<Page>, state: &Shared) {
         return;
     }
     let (page, shared) = (page.clone(), state.clone());
-    coalesced(state, |s| &mut s.walk.drawing, async move || {
-        let (job, device, seed, ends) = {
-            let s = shared.borrow();
-            (s.chosen(), s.device.clone(), s.seed, s.walk.ends)
-        };
-        let Ok((generator, config, _)) = job else { return };
-        match app::walk_frames(&generator, &config, seed, ends, &device).await {
-            Ok(frames) => {
-                let mut s = shared.borrow_mut();
-                let walk = &mut s.walk;
-                walk.frames = frames;
-                walk.frame = 0;
-                walk.forward = true;
-                walk.drawn += 1;
-                describe(&page, walk);
-                show_frame(&page, walk);
-                page.mark("walkframes", &walk.drawn.to_string());
+    coalesced(
+        state,
+        |s| &mut s.walk.drawing,
+        async move || {
+            let (job, device, seed, ends) = {
+                let s = shared.borrow();
+                (s.chosen(), s.device.clone(), s.seed, s.walk.ends)
+            };
+            let Ok((generator, config, _)) = job else { return };
+            match app::walk_frames(&generator, &config, seed, ends, &device).await {
+                Ok(frames) => {
+                    let mut s = shared.borrow_mut();
+                    let walk = &mut s.walk;
+                    walk.frames = frames;
+                    walk.frame = 0;
+                    walk.forward = true;
+                    walk.drawn += 1;
+                    describe(&page, walk);
+                    show_frame(&page, walk);
+                    page.mark("walkframes", &walk.drawn.to_string());
+                }
+                Err(e) => page.error(&format!("latent walk: {e}")),
             }
-            Err(e) => page.error(&format!("latent walk: {e}")),
-        }
-    });
+        },
+    );
 }
 
 /// A click on the grid: in walk mode it picks the digit under the pointer
@@ -166,8 +170,7 @@ pub fn wire(page: &Rc<Page>, state: &Shared) -> Result<(), JsValue> {
         walk.frame = if walk.forward { walk.frame + 1 } else { walk.frame - 1 };
         show_frame(&p, walk);
     });
-    page.window
-        .set_interval_with_callback_and_timeout_and_arguments_0(tick.as_ref().unchecked_ref(), FRAME_MS)?;
+    page.window.set_interval_with_callback_and_timeout_and_arguments_0(tick.as_ref().unchecked_ref(), FRAME_MS)?;
     tick.forget();
     Ok(())
 }
