@@ -23,6 +23,8 @@
 #                     between runs, so a second run rebuilds only this project)
 #   SKIP_WEB=1        the native lane only (fmt, clippy incl. wasm, native tests)
 #   CHROMIUM          the browser (default: chromium on the PATH, else installed)
+#   KEEP_GOING=1      a failed phase does not stop the others (all failures in
+#                     one run; the exit status is still 1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -51,17 +53,21 @@ trap 'rm -f "$times"' EXIT
 # phase NAME COMMAND...: runs it and records its start, end and seconds.
 phase() {
   local name=$1; shift
-  local t0; t0=$(date +%s)
+  local t0 status=0
+  t0=$(date +%s)
   say "$name"
-  "$@"
+  "$@" || status=$?
   local t1; t1=$(date +%s)
+  [ "$status" = 0 ] || name="$name: FAILED"
   printf '%s\t%s\t%s\t%s\n' "$name" "$((t0 - started))" "$((t1 - started))" "$((t1 - t0))" >>"$times"
+  [ "$status" = 0 ] || [ -n "${KEEP_GOING:-}" ] || return "$status"
 }
 table() {
   echo
   echo "phase                                    start    end  seconds"
   sort -t$'\t' -k2,2n "$times" | awk -F'\t' '{ printf "%-40s %5d  %5d  %7d\n", $1, $2, $3, $4 }'
   echo "total: $(( $(date +%s) - started )) s"
+  if grep -q 'FAILED' "$times"; then return 1; fi
 }
 
 # --------------------------------------------------------------- installs
@@ -120,17 +126,18 @@ install_web_tools() {
 
 # ------------------------------------------------------------------ lanes
 native_lane() {
-  phase "fmt (cargo fmt --check)" cargo fmt --all --check
-  phase "clippy (host, all targets)" cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
-  phase "native tests: build" cargo test --workspace --locked --no-run --quiet
+  # `|| return`: errexit does not hold in a function called with `||`.
+  phase "fmt (cargo fmt --check)" cargo fmt --all --check || return
+  phase "clippy (host, all targets)" cargo clippy --workspace --all-targets --locked --quiet -- -D warnings || return
+  phase "native tests: build" cargo test --workspace --locked --no-run --quiet || return
   phase "native tests: run" cargo test --workspace --locked
 }
 
 web_lane() {
   phase "clippy (wasm32, the page)" env CARGO_TARGET_DIR="$wasm_target" \
-    cargo clippy --target wasm32-unknown-unknown -p web --locked --quiet -- -D warnings
+    cargo clippy --target wasm32-unknown-unknown -p web --locked --quiet -- -D warnings || return
   if [ -n "${SKIP_WEB:-}" ]; then return 0; fi
-  phase "install web tools (trunk, wasm-bindgen, npm ci)" install_web_tools
+  phase "install web tools (trunk, wasm-bindgen, npm ci)" install_web_tools || return
   # The debug profile builds much faster than the shipped `trunk build --release`; the page is the same.
   phase "web demo build (trunk build)" env CARGO_TARGET_DIR="$wasm_target" \
     trunk build --dist "$CARGO_TARGET_DIR/e2e-dist"
@@ -138,6 +145,7 @@ web_lane() {
 
 phase "install packages (apt) and the wasm32 target" install_system
 web_log=$(mktemp)
+say "the web lane runs in the background; its output follows the native lane's (live: $web_log)"
 web_lane >"$web_log" 2>&1 &
 web_pid=$!
 native_ok=0
@@ -145,7 +153,7 @@ native_lane || native_ok=$?
 if [ "$native_ok" != 0 ]; then
   kill "$web_pid" 2>/dev/null || true
   wait "$web_pid" 2>/dev/null || true
-  table
+  table || true
   echo "tests/run.sh: the native lane failed" >&2
   exit 1
 fi
@@ -155,7 +163,7 @@ wait "$web_pid" || web_ok=$?
 cat "$web_log"
 rm -f "$web_log"
 if [ "$web_ok" != 0 ]; then
-  table
+  table || true
   echo "tests/run.sh: the web lane failed" >&2
   exit 1
 fi
@@ -168,5 +176,8 @@ if [ -z "${SKIP_WEB:-}" ]; then
     node tests/e2e/demo.mjs "$CARGO_TARGET_DIR/e2e-dist" "$CARGO_TARGET_DIR/debug/trainer" tests/artifacts
 fi
 
-table
+if ! table; then
+  echo "tests/run.sh: some phases failed (see the table)" >&2
+  exit 1
+fi
 say "all tests passed"
