@@ -21,7 +21,7 @@ pub const GRID_GAP_LEVEL: u8 = 64;
 /// the other) into rows of `columns`, `GRID_GAP` pixels apart.
 pub fn grid(pixels: &[u8], side: usize, columns: usize) -> Gray {
     let tile = side * side;
-    assert!(columns > 0 && pixels.len() % tile == 0, "pixels must hold whole {side}x{side} images");
+    assert!(columns > 0 && pixels.len().is_multiple_of(tile), "pixels must hold whole {side}x{side} images");
     let count = pixels.len() / tile;
     let rows = count.div_ceil(columns);
     let width = columns * side + (columns + 1) * GRID_GAP;

@@ -366,7 +366,7 @@ mod tests {
         let all = images.normalized(32);
         let picked = images.at_side(32).rows(&[2, 0, 2], &device);
         assert_eq!(picked.dims(), [3, 1, 32, 32]);
-        let v = picked.into_data().to_vec::<f32>().unwrap();
+        let v = picked.into_data().try_to_vec::<f32>().unwrap();
         let area = 32 * 32;
         assert_eq!(&v[..area], &all[2 * area..]);
         assert_eq!(&v[area..2 * area], &all[..area]);

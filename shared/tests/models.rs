@@ -37,9 +37,9 @@ fn pggan_shapes_at_every_depth() {
     };
     let gen_channels = [512, 256, 128, 1];
     let x = z(3, 100, &device).reshape([3, 100, 1, 1]);
-    for depth in 0..4 {
+    for (depth, channels) in gen_channels.into_iter().enumerate() {
         let side = 4 << depth;
-        assert_eq!(g.forward(x.clone(), depth).dims(), [3, gen_channels[depth], side, side], "G at depth {depth}");
+        assert_eq!(g.forward(x.clone(), depth).dims(), [3, channels, side, side], "G at depth {depth}");
     }
     let disc = [(128, 16), (256, 8), (512, 4), (1, 1)];
     let images = g.forward(x, 3);
