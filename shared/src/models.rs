@@ -16,6 +16,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::init::{InitScheme, LayerInit};
 
+/// The largest sizes a configuration may have: far above the post's, and low
+/// enough that a hostile weights header cannot make us allocate without bound.
+pub mod limits {
+    pub const LATENT_DIM: usize = 4096;
+    pub const IMAGE_SIZE: usize = 128;
+    /// Hidden layers of an MLP network.
+    pub const LAYERS: usize = 8;
+    pub const WIDTH: usize = 16_384;
+    pub const CHANNELS: usize = 4096;
+    /// Blocks of the conv stack: its images are 4 << (blocks - 1) pixels wide.
+    pub const PGGAN_BLOCKS: usize = 6;
+    /// Both networks together: ten times the post's conv pair, 256 MB in f32.
+    pub const PARAMETERS: u64 = 64 << 20;
+}
+
 /// Slope of the discriminators' LeakyReLU, as in the post.
 const LEAKY_SLOPE: f64 = 0.2;
 
@@ -137,25 +152,59 @@ impl ModelConfig {
         }
     }
 
-    /// Refuses sizes that cannot build a model, naming the field.
+    /// Refuses sizes that cannot build a model, or that are beyond what these
+    /// models can sensibly be (see [`limits`]), naming the field. A header
+    /// passes this before anything is allocated for its model.
     pub fn validate(&self) -> Result<(), String> {
-        let nonzero = |name: &str, v: &[usize]| {
-            if v.is_empty() || v.contains(&0) {
-                Err(format!("{name} must be a non-empty list of positive sizes, got {v:?}"))
+        let sizes = |name: &str, v: &[usize], max: usize, max_len: usize| {
+            if v.is_empty() || v.len() > max_len || v.iter().any(|&x| x == 0 || x > max) {
+                let most = if max_len == 1 { String::new() } else { format!(" at most {max_len}") };
+                Err(format!("{name} must be{most} sizes from 1 to {max}, got {v:?}"))
             } else {
                 Ok(())
             }
         };
         match self {
             ModelConfig::Gan(c) => {
-                nonzero("latent_dim", &[c.latent_dim])?;
-                nonzero("image_size", &[c.image_size])?;
-                nonzero("generator_hidden", &c.generator_hidden)?;
-                nonzero("discriminator_hidden", &c.discriminator_hidden)
+                sizes("latent_dim", &[c.latent_dim], limits::LATENT_DIM, 1)?;
+                sizes("image_size", &[c.image_size], limits::IMAGE_SIZE, 1)?;
+                sizes("generator_hidden", &c.generator_hidden, limits::WIDTH, limits::LAYERS)?;
+                sizes("discriminator_hidden", &c.discriminator_hidden, limits::WIDTH, limits::LAYERS)?;
             }
             ModelConfig::Pggan(c) => {
-                nonzero("latent_dim", &[c.latent_dim])?;
-                nonzero("channels", &c.channels)
+                sizes("latent_dim", &[c.latent_dim], limits::LATENT_DIM, 1)?;
+                sizes("channels", &c.channels, limits::CHANNELS, limits::PGGAN_BLOCKS - 1)?;
+            }
+        }
+        let parameters = self.parameter_count();
+        if parameters > limits::PARAMETERS {
+            return Err(format!("{parameters} parameters, over the limit of {}", limits::PARAMETERS));
+        }
+        Ok(())
+    }
+
+    /// Weights of the generator and the discriminator together (BatchNorm's
+    /// running statistics included).
+    /// Counted in u64: within [`limits`] that cannot overflow, even where
+    /// `usize` has 32 bits (wasm).
+    pub fn parameter_count(&self) -> u64 {
+        let u = |sizes: &[usize]| sizes.iter().map(|&x| x as u64).collect::<Vec<u64>>();
+        let linear = |widths: &[u64]| widths.windows(2).map(|w| w[0] * w[1] + w[1]).sum::<u64>();
+        match self {
+            ModelConfig::Gan(c) => {
+                let pixels = c.image_size * c.image_size;
+                let g = u(&[&[c.latent_dim][..], &c.generator_hidden, &[pixels]].concat());
+                let d = u(&[&[pixels][..], &c.discriminator_hidden, &[1]].concat());
+                linear(&g) + linear(&d)
+            }
+            ModelConfig::Pggan(c) => {
+                let convs = |chain: &[u64]| chain.windows(2).map(|w| w[0] * w[1] * 16).sum::<u64>();
+                let g = u(&[&[c.latent_dim][..], &c.channels, &[1]].concat());
+                let reversed: Vec<usize> = c.channels.iter().rev().copied().collect();
+                let d = u(&[&[1][..], &reversed, &[1]].concat());
+                // Each network has a BatchNorm (4 vectors) per entry of `channels`.
+                let batch_norms = 2 * 4 * u(&c.channels).iter().sum::<u64>();
+                convs(&g) + convs(&d) + batch_norms
             }
         }
     }

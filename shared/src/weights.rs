@@ -136,18 +136,26 @@ pub fn read_info(bytes: &[u8]) -> Result<WeightsInfo, WeightsError> {
     Ok(info)
 }
 
-fn read_header_entry(bytes: &[u8]) -> Result<Option<String>, WeightsError> {
+fn check_size(bytes: &[u8]) -> Result<(), WeightsError> {
     if bytes.len() > MAX_WEIGHTS_BYTES {
         return Err(WeightsError::TooLarge { size: bytes.len(), limit: MAX_WEIGHTS_BYTES });
     }
+    Ok(())
+}
+
+fn read_header_entry(bytes: &[u8]) -> Result<Option<String>, WeightsError> {
+    check_size(bytes)?;
     let (_, metadata) =
         safetensors::SafeTensors::read_metadata(bytes).map_err(|e| WeightsError::Format(e.to_string()))?;
     Ok(metadata.metadata().as_ref().and_then(|m| m.get(METADATA_KEY).cloned()))
 }
 
+/// Regex key remappings, `(pattern, replacement)`.
+type Remaps = Vec<(String, String)>;
+
 /// Key remappings from burn's module paths to the post's `state_dict` names,
 /// and back.
-fn torch_names(config: &ModelConfig, role: Role) -> (Vec<(String, String)>, Vec<(String, String)>) {
+fn torch_names(config: &ModelConfig, role: Role) -> (Remaps, Remaps) {
     match config {
         ModelConfig::Gan(c) => {
             let (layers, first) = match role {
@@ -179,6 +187,89 @@ fn torch_names(config: &ModelConfig, role: Role) -> (Vec<(String, String)>, Vec<
     }
 }
 
+/// Every tensor of `config`'s `role` network as the post's `state_dict` has
+/// it: names and shapes (PyTorch layouts).
+pub fn torch_tensors(config: &ModelConfig, role: Role) -> Vec<(String, Vec<usize>)> {
+    let mut out = Vec::new();
+    match config {
+        ModelConfig::Gan(c) => {
+            let pixels = c.image_size * c.image_size;
+            let (widths, first) = match role {
+                Role::Generator => ([&[c.latent_dim][..], &c.generator_hidden, &[pixels]].concat(), 0),
+                Role::Discriminator => ([&[pixels][..], &c.discriminator_hidden, &[1]].concat(), 1),
+            };
+            for (i, w) in widths.windows(2).enumerate() {
+                let t = first + 2 * i;
+                out.push((format!("model.{t}.weight"), vec![w[1], w[0]]));
+                out.push((format!("model.{t}.bias"), vec![w[1]]));
+            }
+        }
+        ModelConfig::Pggan(c) => {
+            let chain = match role {
+                Role::Generator => [&[c.latent_dim][..], &c.channels, &[1]].concat(),
+                Role::Discriminator => [&[1][..], &c.channels.iter().rev().copied().collect::<Vec<_>>(), &[1]].concat(),
+            };
+            let last = chain.len() - 2;
+            for (i, w) in chain.windows(2).enumerate() {
+                // ConvTranspose2d keeps [in, out, k, k], Conv2d [out, in, k, k].
+                let shape = match role {
+                    Role::Generator => vec![w[0], w[1], 4, 4],
+                    Role::Discriminator => vec![w[1], w[0], 4, 4],
+                };
+                out.push((format!("layers.{i}.0.weight"), shape));
+                if i < last {
+                    for field in ["weight", "bias", "running_mean", "running_var"] {
+                        out.push((format!("layers.{i}.1.{field}"), vec![w[1]]));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Checks the file's tensors against what `config`'s `role` network needs
+/// (names, shapes, float types) before any model is built: a header that
+/// claims a huge model costs nothing, and loading allocates no more than the
+/// file's tensors (safetensors checked their byte lengths while parsing).
+fn check_tensors(bytes: &[u8], config: &ModelConfig, role: Role) -> Result<(), WeightsError> {
+    use safetensors::Dtype;
+    let file = safetensors::SafeTensors::deserialize(bytes).map_err(|e| WeightsError::Format(e.to_string()))?;
+    let expected = torch_tensors(config, role);
+    let kind = config.kind();
+    let (mut missing, mut problems) = (Vec::new(), Vec::new());
+    for (name, shape) in &expected {
+        match file.tensor(name) {
+            Err(_) => missing.push(name.clone()),
+            Ok(t) => {
+                if !matches!(t.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16 | Dtype::F64) {
+                    problems.push(format!("{name} holds {:?} values, expected floating point", t.dtype()));
+                }
+                if t.shape() != shape.as_slice() {
+                    problems.push(format!("{name} has shape {:?}, expected {shape:?}", t.shape()));
+                }
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(WeightsError::Mismatch { kind, role, problems });
+    }
+    if !missing.is_empty() {
+        return Err(WeightsError::Missing { kind, role, missing });
+    }
+    let mut unused: Vec<String> = file
+        .names()
+        .into_iter()
+        .filter(|name| !name.ends_with("num_batches_tracked") && !expected.iter().any(|(e, _)| e == *name))
+        .map(|name| name.to_string())
+        .collect();
+    if !unused.is_empty() {
+        unused.sort();
+        return Err(WeightsError::Unused { kind, role, unused });
+    }
+    Ok(())
+}
+
 fn save_module<M: ModuleSnapshot>(
     module: &M,
     info: &WeightsInfo,
@@ -203,9 +294,6 @@ fn load_module<M: ModuleSnapshot>(
     config: &ModelConfig,
     role: Role,
 ) -> Result<(), WeightsError> {
-    if bytes.len() > MAX_WEIGHTS_BYTES {
-        return Err(WeightsError::TooLarge { size: bytes.len(), limit: MAX_WEIGHTS_BYTES });
-    }
     let mut store = SafetensorsStore::from_bytes(Some(bytes.to_vec()))
         .with_from_adapter(PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32)))
         // Problems come back in the result, to be reported below with the model's name.
@@ -331,6 +419,9 @@ pub fn load_generator(
 /// Loads generator weights into the architecture `config`, whatever the
 /// header says: for files saved by PyTorch, which carry no architecture.
 pub fn load_generator_as(bytes: &[u8], config: &ModelConfig, device: &Device) -> Result<Generator, WeightsError> {
+    check_size(bytes)?;
+    config.validate().map_err(WeightsError::Architecture)?;
+    check_tensors(bytes, config, Role::Generator)?;
     let mut generator = config.init_generator(device);
     match &mut generator {
         Generator::Gan(g) => load_module(g, bytes, config, Role::Generator)?,
@@ -357,6 +448,9 @@ pub fn load_discriminator_as(
     config: &ModelConfig,
     device: &Device,
 ) -> Result<Discriminator, WeightsError> {
+    check_size(bytes)?;
+    config.validate().map_err(WeightsError::Architecture)?;
+    check_tensors(bytes, config, Role::Discriminator)?;
     let mut discriminator = config.init_discriminator(device);
     match &mut discriminator {
         Discriminator::Gan(d) => load_module(d, bytes, config, Role::Discriminator)?,

@@ -209,7 +209,7 @@ fn files_that_do_not_fit_are_refused_with_what_is_wrong() {
     let missing = rewrite(&g, |n| n != "model.4.bias", info.clone());
     let err = weights::load_generator(&missing, None, &device).unwrap_err();
     assert!(matches!(&err, WeightsError::Missing { missing, .. } if missing.len() == 1), "{err}");
-    assert!(err.to_string().contains("layers.2.bias"), "names the missing tensor: {err}");
+    assert!(err.to_string().contains("model.4.bias"), "names the missing tensor: {err}");
 
     // A file for a smaller latent has the wrong shape for the post's model.
     let small = ModelConfig::Gan(shared::GanConfig { latent_dim: 64, ..Default::default() });
@@ -243,4 +243,67 @@ fn files_that_do_not_fit_are_refused_with_what_is_wrong() {
         ),
     );
     assert!(matches!(weights::read_info(&weird), Err(WeightsError::Architecture(_))));
+}
+
+/// A file of a few hundred bytes whose header claims `model`.
+fn tiny_file_claiming(model: ModelConfig) -> Vec<u8> {
+    let info = serde_json::to_string(&weights::WeightsInfo::new(Role::Generator, model, None)).unwrap();
+    let data = vec![0u8; 16];
+    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![2, 2], &data).unwrap();
+    safetensors::serialize([("model.0.weight", view)], Some([(weights::METADATA_KEY.to_string(), info)].into()))
+        .unwrap()
+}
+
+#[test]
+fn hostile_headers_are_refused_before_any_model_is_built() {
+    let device = device();
+    let gan =
+        |hidden: Vec<usize>| ModelConfig::Gan(shared::GanConfig { generator_hidden: hidden, ..Default::default() });
+    let conv = |channels: Vec<usize>| ModelConfig::Pggan(PgganConfig { latent_dim: 100, channels });
+    // Each of these would need terabytes (or overflow) if it were built.
+    let cases = [
+        (gan(vec![4_000_000_000]), "generator_hidden"),
+        (gan(vec![usize::MAX]), "generator_hidden"),
+        (conv(vec![2_000_000_000]), "channels"),
+        (conv(vec![512; 40]), "channels"),
+        (gan(vec![16_000, 16_000, 16_000]), "parameters"),
+    ];
+    for (model, named) in cases {
+        let err = weights::load_generator(&tiny_file_claiming(model.clone()), None, &device).unwrap_err();
+        assert!(matches!(err, WeightsError::Architecture(_)), "{model:?}: {err}");
+        assert!(err.to_string().contains(named), "{model:?}: the message names {named}: {err}");
+    }
+    // Within the limits, but the file does not hold that model's tensors:
+    // refused from the file's table of tensors, before the model is built.
+    let big = gan(vec![4096, 4096]);
+    big.validate().unwrap();
+    let err = weights::load_generator(&tiny_file_claiming(big), None, &device).unwrap_err();
+    assert!(
+        matches!(&err, WeightsError::Mismatch { problems, .. } if problems[0].contains("model.0.weight has shape [2, 2], expected [4096, 100]")),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_expected_tensors_are_those_a_saved_file_holds() {
+    for kind in [ModelKind::Gan, ModelKind::Pggan] {
+        let config = ModelConfig::post(kind);
+        let trainer = trained(kind);
+        let files = [
+            (Role::Generator, weights::save_generator(&trainer.generator.valid(), &config, None, Precision::F16)),
+            (Role::Discriminator, weights::save_discriminator(&trainer.discriminator.valid(), &config, Precision::F32)),
+        ];
+        for (role, bytes) in files {
+            let in_file: BTreeMap<String, Vec<usize>> =
+                tensors(&bytes.unwrap()).into_iter().map(|(name, (shape, _, _))| (name, shape)).collect();
+            let expected: BTreeMap<String, Vec<usize>> = weights::torch_tensors(&config, role).into_iter().collect();
+            assert_eq!(in_file, expected, "{kind} {role}");
+        }
+        let total: usize = [Role::Generator, Role::Discriminator]
+            .iter()
+            .flat_map(|&role| weights::torch_tensors(&config, role))
+            .map(|(_, shape)| shape.iter().product::<usize>())
+            .sum();
+        assert_eq!(total as u64, config.parameter_count(), "{kind}: parameter_count counts every tensor");
+    }
 }
