@@ -2,8 +2,8 @@
 //! `flex` CPU backend with a one-line notice. `--backend` forces either.
 
 use anyhow::{Context, bail};
-use burn::tensor::Device;
-use burn::tensor::wgpu::wgpu;
+use burn::tensor::wgpu::{WgpuBackend, wgpu};
+use burn::tensor::{Device, DeviceKind};
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
@@ -50,8 +50,29 @@ fn cpu() -> Selected {
     Selected { device: Device::flex(), description: "CPU (burn flex)".into() }
 }
 
+/// burn-wgpu on the graphics API and kind of adapter `info` describes, so
+/// that training runs where the description says (left to itself, burn would
+/// try the APIs in its own order, e.g. a crashing Vulkan driver before GL).
 fn wgpu_device(info: &wgpu::AdapterInfo) -> anyhow::Result<Selected> {
-    let device = Device::wgpu_options().init().context("initialising burn-wgpu")?;
+    let api = match info.backend {
+        wgpu::Backend::Vulkan => WgpuBackend::Vulkan,
+        wgpu::Backend::Metal => WgpuBackend::Metal,
+        wgpu::Backend::Dx12 => WgpuBackend::Dx12,
+        wgpu::Backend::Gl => WgpuBackend::Gl,
+        _ => WgpuBackend::Auto,
+    };
+    let kind = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => DeviceKind::DiscreteGpu(0),
+        wgpu::DeviceType::IntegratedGpu => DeviceKind::IntegratedGpu(0),
+        wgpu::DeviceType::VirtualGpu => DeviceKind::VirtualGpu(0),
+        wgpu::DeviceType::Cpu => DeviceKind::Cpu,
+        wgpu::DeviceType::Other => DeviceKind::DefaultDevice,
+    };
+    let device = Device::wgpu_options()
+        .graphics_api(api)
+        .device_kind(kind)
+        .init()
+        .with_context(|| format!("initialising burn-wgpu on {}", describe(info)))?;
     Ok(Selected { device, description: format!("GPU via burn-wgpu: {}", describe(info)) })
 }
 
