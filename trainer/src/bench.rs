@@ -4,14 +4,13 @@
 
 use std::time::Instant;
 
-use anyhow::bail;
 use clap::Args;
 use shared::latent::{self, stream};
 use shared::mnist::Split;
 use shared::{GanTrainer, ModelConfig, ModelKind, Recipe, train};
 
 use crate::backend::{self, Backend};
-use crate::{DataArgs, ModelArg, data};
+use crate::{DataArgs, ModelArg, data, whole};
 
 #[derive(Args, Clone, Debug)]
 pub struct BenchArgs {
@@ -19,12 +18,13 @@ pub struct BenchArgs {
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [ModelArg::Gan, ModelArg::Pggan])]
     pub models: Vec<ModelArg>,
     /// Timed steps of the GAN [default: 100]; the conv model gets a fifth of them.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = whole::<1, 100_000>)]
     pub steps: usize,
     /// Untimed steps first (shader compilation, allocator warm-up).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = whole::<0, 10_000>)]
     pub warmup: usize,
-    #[arg(long, default_value_t = 64)]
+    /// Images per batch (2 to 4096).
+    #[arg(long, default_value_t = 64, value_parser = whole::<2, 4096>)]
     pub batch_size: usize,
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
@@ -33,9 +33,6 @@ pub struct BenchArgs {
 }
 
 pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
-    if args.steps == 0 || args.batch_size < 2 {
-        bail!("--steps must be at least 1 and --batch-size at least 2");
-    }
     let selected = backend::select(args.backend)?;
     let device = selected.device;
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all cores".into());

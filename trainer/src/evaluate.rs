@@ -13,7 +13,7 @@ use shared::weights;
 use crate::backend::{self, Backend};
 use crate::metrics::classifier::{self, Classifier};
 use crate::metrics::{Evaluator, Metrics};
-use crate::{DataArgs, data, files};
+use crate::{DataArgs, data, files, learning_rate, whole};
 
 /// Real training images the floor is measured on.
 const FLOOR_IMAGES: usize = 10_000;
@@ -23,8 +23,8 @@ pub struct EvalArgs {
     /// Generator weight files (.safetensors) to measure.
     #[arg(required = true, value_name = "WEIGHTS")]
     pub weights: Vec<PathBuf>,
-    /// Samples drawn from each generator.
-    #[arg(long, default_value_t = 10_000)]
+    /// Samples drawn from each generator (2 to 100,000).
+    #[arg(long, default_value_t = 10_000, value_parser = whole::<2, 100_000>)]
     pub samples: usize,
     /// Seed of the samples' latent vectors.
     #[arg(long, default_value_t = 0)]
@@ -136,13 +136,13 @@ pub struct ClassifierArgs {
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
     /// Training steps of 128 images (468 make an epoch).
-    #[arg(long, default_value_t = 1404)]
+    #[arg(long, default_value_t = 1404, value_parser = whole::<1, 1_000_000>)]
     pub steps: usize,
     /// Seed of the data order.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = learning_rate)]
     pub lr: f64,
     /// Continue training this classifier instead of a fresh one.
     #[arg(long, value_name = "FILE")]

@@ -7,6 +7,12 @@ use std::path::Path;
 use anyhow::Context;
 
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_atomic_then_rename(path, bytes, || {})
+}
+
+/// [`write_atomic`], calling `before_rename` once the temporary file is on
+/// disk (where a fault is injected in tests).
+pub fn write_atomic_then_rename(path: &Path, bytes: &[u8], before_rename: impl FnOnce()) -> anyhow::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -20,6 +26,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     tmp.write_all(bytes)
         .and_then(|_| tmp.as_file().sync_all())
         .with_context(|| format!("cannot write {}", path.display()))?;
+    before_rename();
     tmp.persist(path).with_context(|| format!("cannot replace {}", path.display()))?;
     Ok(())
 }

@@ -4,9 +4,9 @@
 
 mod backend;
 mod bench;
-mod checkpoint;
 mod data;
 mod evaluate;
+mod fault;
 mod files;
 mod metrics;
 mod run;
@@ -55,6 +55,26 @@ impl From<ModelArg> for ModelKind {
             ModelArg::Gan => ModelKind::Gan,
             ModelArg::Pggan => ModelKind::Pggan,
         }
+    }
+}
+
+/// A clap value parser for whole numbers from `LO` to `HI`: every count the
+/// command line takes is bounded, so that no value can ask for unbounded
+/// memory or time, and a wrong one is refused with the range.
+pub fn whole<const LO: u64, const HI: u64>(text: &str) -> Result<usize, String> {
+    let range = format!("a whole number from {LO} to {HI}");
+    match text.trim().parse::<u64>() {
+        Ok(n) if (LO..=HI).contains(&n) => Ok(n as usize),
+        Ok(n) => Err(format!("{n} is out of range: expected {range}")),
+        Err(_) => Err(format!("expected {range}")),
+    }
+}
+
+/// A clap value parser for learning rates: finite and positive.
+pub fn learning_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(lr) if lr.is_finite() && lr > 0.0 && lr <= 1.0 => Ok(lr),
+        _ => Err("expected a number above 0 and at most 1, e.g. 2e-4".into()),
     }
 }
 

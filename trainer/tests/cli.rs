@@ -1,49 +1,14 @@
 //! The trainer as a user runs it: train -> sample on a few steps, exact
 //! resume, and clear failures on bad input (CPU backend, real MNIST).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use std::path::Path;
+
+use common::{fails, mnist_dir, ok, s};
 
 use shared::ModelKind;
 use shared::weights::{self, Role};
-
-fn mnist_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("MNIST_DIR") {
-        return dir.into();
-    }
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/mnist");
-    assert!(dir.is_dir(), "MNIST not found: set MNIST_DIR to the folder with the four .gz files");
-    dir
-}
-
-fn trainer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(args)
-        .env("MNIST_DIR", mnist_dir())
-        .env("RAYON_NUM_THREADS", "2")
-        .output()
-        .expect("the trainer binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = trainer(args);
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "trainer {args:?} failed:\n{text}");
-    text
-}
-
-/// Runs a command that must fail cleanly; returns its stderr.
-fn fails(args: &[&str]) -> String {
-    let out = trainer(args);
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!out.status.success(), "trainer {args:?} should fail");
-    assert!(!stderr.contains("panicked"), "trainer {args:?} panicked:\n{stderr}");
-    stderr
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn loss_rows(run: &Path) -> Vec<String> {
     std::fs::read_to_string(run.join("losses.csv")).unwrap().lines().skip(1).map(String::from).collect()
@@ -268,4 +233,78 @@ fn bad_input_fails_cleanly_and_keeps_the_checkpoint() {
     let err = fails(&["sample", "--weights", s(&tmp.path().join("nope.safetensors")), "--out", s(&grid)]);
     assert!(err.contains("nope.safetensors"), "{err}");
     assert!(!grid.exists(), "no output on failure");
+}
+
+#[test]
+fn every_count_on_the_command_line_is_bounded() {
+    let gan = concat!(env!("CARGO_MANIFEST_DIR"), "/../web/weights/gan.safetensors");
+    let cases: [(&[&str], &str); 12] = [
+        (&["sample", "--weights", gan, "--count", "100000000"], "--count"),
+        (&["sample", "--weights", gan, "--count", "0"], "--count"),
+        (&["sample", "--weights", gan, "--scale", "1000000"], "--scale"),
+        (&["sample", "--weights", gan, "--columns", "0"], "--columns"),
+        (&["bench", "--batch-size", "70000"], "--batch-size"),
+        (&["bench", "--steps", "0"], "--steps"),
+        (&["eval", gan, "--samples", "1"], "--samples"),
+        (&["classifier", "--out", "c.safetensors", "--steps", "0"], "--steps"),
+        (&["classifier", "--out", "c.safetensors", "--lr", "nan"], "--lr"),
+        (&["train", "--epochs", "0"], "--epochs"),
+        (&["train", "--batch-size", "1"], "--batch-size"),
+        (&["train", "--lr", "0"], "--lr"),
+    ];
+    for (args, named) in cases {
+        let err = fails(args);
+        assert!(err.contains(named) && (err.contains("expected") || err.contains("not in")), "{args:?}: {err}");
+    }
+    // A grid larger than a PNG should be is refused before anything is drawn.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("big.png");
+    let err = fails(&["sample", "--weights", gan, "--count", "10000", "--scale", "32", "--out", s(&out)]);
+    assert!(err.contains("over 16384 on a side") && !out.exists(), "{err}");
+}
+
+#[test]
+fn a_short_try_never_replaces_the_shipped_weights() {
+    // Run from a folder that looks like the repository: web/weights holds "shipped" files.
+    let tmp = tempfile::tempdir().unwrap();
+    let shipped = tmp.path().join("web/weights");
+    std::fs::create_dir_all(&shipped).unwrap();
+    std::fs::write(shipped.join("gan.safetensors"), b"the shipped weights").unwrap();
+    let mut try_run = common::command(&["train", "--max-steps", "2", "--batch-size", "8", "--backend", "cpu"]);
+    try_run.args(["--eval-every", "0"]).current_dir(tmp.path());
+    let out = common::succeeds(try_run);
+    assert!(out.contains("not exported: a --max-steps try never replaces"), "{out}");
+    assert_eq!(std::fs::read(shipped.join("gan.safetensors")).unwrap(), b"the shipped weights");
+    assert!(!shipped.join("gan-discriminator.safetensors").exists());
+    assert!(tmp.path().join("runs/gan/generator.safetensors").exists(), "the try's own results are kept");
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let train = |dir: &Path, fault: Option<&str>| {
+        let mut c = common::command(&["train", "--max-steps", "40", "--checkpoint-every", "10", "--batch-size", "8"]);
+        c.args(["--backend", "cpu", "--eval-every", "0", "--no-export", "--seed", "2", "--run-dir", s(dir)]);
+        if let Some(fault) = fault {
+            c.env("MNIST_GAN_FAULT", fault);
+        }
+        c.output().unwrap()
+    };
+    let straight = tmp.path().join("straight");
+    assert!(train(&straight, None).status.success());
+
+    // Killed at step 25, mid-epoch: the checkpoint of step 20 is there.
+    // Killed while writing the checkpoint of step 20 (its temporary file
+    // written, not yet renamed): the one of step 10 is intact.
+    for (name, fault, resumed_at) in [("killed", "step:25", "step 20"), ("torn", "checkpoint-rename:2", "step 10")] {
+        let run = tmp.path().join(name);
+        let out = train(&run, Some(fault));
+        assert_eq!(out.status.code(), Some(86), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = ok(&["train", "--resume", s(&run), "--max-steps", "40", "--backend", "cpu"]);
+        assert!(out.contains(resumed_at), "{name}: resumed at {resumed_at}: {out}");
+        assert_eq!(loss_rows(&run), loss_rows(&straight), "{name}: losses differ from the uninterrupted run");
+        for file in ["generator.safetensors", "discriminator.safetensors"] {
+            assert!(tensors(&run.join(file)) == tensors(&straight.join(file)), "{name}: {file} differs");
+        }
+    }
 }

@@ -6,9 +6,14 @@ use serde::{Deserialize, Serialize};
 
 use super::Metrics;
 
-/// D loss averaged over the last 200 steps below this means D has won (a healthy
-/// run's stays near 1; the post's collapsed GAN's reaches 0).
-pub const D_LOSS_FLOOR: f64 = 0.05;
+/// D has won when, over the last 200 steps, its mean verdict on the fakes is
+/// below this while it still calls real images real: it tells every fake
+/// apart, and G's gradient has vanished. The rule reads D's outputs, not its
+/// loss, so it holds for every recipe: the stable recipe's label smoothing
+/// (real images labelled 0.9) keeps D's loss above 0.325 however sure D is.
+pub const D_FAKE_FLOOR: f64 = 0.01;
+/// ...and its mean verdict on real images above this.
+pub const D_REAL_MIN: f64 = 0.5;
 /// Mode collapse: one digit gets at least this share of the samples. The
 /// post's collapsed GANs draw one digit only (100 %); healthy runs stay
 /// under 45 % from epoch 5 on (measured on three seeds).
@@ -24,8 +29,9 @@ pub const MODE_WARMUP_EPOCHS: usize = 5;
 pub enum Sign {
     /// A loss became NaN or infinite.
     NonFinite,
-    /// D's mean loss over the last 200 steps fell below [`D_LOSS_FLOOR`].
-    DiscriminatorWins { d_loss: f64, g_loss: f64 },
+    /// Over the last 200 steps D called the fakes fake with certainty
+    /// (mean D(G(z)) below [`D_FAKE_FLOOR`]) and real images real.
+    DiscriminatorWins { d_real: f64, d_fake: f64, g_loss: f64 },
     /// The samples are almost all one digit.
     ModeCollapse { coverage: usize, top_digit: usize, top_share: f64 },
 }
@@ -34,12 +40,11 @@ impl std::fmt::Display for Sign {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Sign::NonFinite => write!(f, "a loss is not finite"),
-            Sign::DiscriminatorWins { d_loss, g_loss } => {
-                write!(
-                    f,
-                    "D wins: mean D loss {d_loss:.4} < {D_LOSS_FLOOR}, G loss {g_loss:.1}; G's gradient has vanished"
-                )
-            }
+            Sign::DiscriminatorWins { d_real, d_fake, g_loss } => write!(
+                f,
+                "D wins: mean D(G(z)) {d_fake:.4} < {D_FAKE_FLOOR} with D(x) {d_real:.2}, G loss {g_loss:.1}; \
+                 G's gradient has vanished"
+            ),
             Sign::ModeCollapse { coverage, top_digit, top_share } => write!(
                 f,
                 "mode collapse: {:.0} % of samples are {top_digit}s, {coverage}/10 digits drawn",
@@ -51,11 +56,11 @@ impl std::fmt::Display for Sign {
 
 /// Checks mean losses `[d_loss, g_loss, d_real, d_fake]` over recent steps.
 pub fn check_losses(means: [f64; 4]) -> Option<Sign> {
-    let [d_loss, g_loss, ..] = means;
+    let [_, g_loss, d_real, d_fake] = means;
     if means.iter().any(|v| !v.is_finite()) {
         Some(Sign::NonFinite)
-    } else if d_loss < D_LOSS_FLOOR {
-        Some(Sign::DiscriminatorWins { d_loss, g_loss })
+    } else if d_fake < D_FAKE_FLOOR && d_real > D_REAL_MIN {
+        Some(Sign::DiscriminatorWins { d_real, d_fake, g_loss })
     } else {
         None
     }
@@ -104,6 +109,9 @@ mod tests {
     fn the_posts_failures_are_caught() {
         // Its GAN at epoch 13: D 0.0, G 57.
         assert!(matches!(check_losses([0.0003, 57.0, 1.0, 0.0]), Some(Sign::DiscriminatorWins { .. })));
+        // The stable recipe's D, as sure as it can be, never gets its loss below
+        // 0.325 (real labels 0.9), yet it has won all the same.
+        assert!(matches!(check_losses([0.33, 9.0, 0.9, 0.001]), Some(Sign::DiscriminatorWins { .. })));
         assert_eq!(check_losses([f64::NAN, 1.0, 0.5, 0.5]), Some(Sign::NonFinite));
         // Its GAN drawing only "1"s.
         let ones = check_metrics(&metrics([0, 950, 50, 0, 0, 0, 0, 0, 0, 0]), 8);

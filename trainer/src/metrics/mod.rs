@@ -9,7 +9,6 @@ pub mod plot;
 use burn::prelude::*;
 use image::imageops;
 use serde::Serialize;
-use shared::image::to_pixels;
 use shared::latent;
 use shared::mnist::{Images, SIDE};
 use shared::{Generator, ModelConfig};
@@ -17,10 +16,10 @@ use shared::{Generator, ModelConfig};
 use classifier::{CLASSES, Classifier, FEATURES, features_and_probs, predictions, share_right};
 use fid::{Gaussian, frechet_distance, inception_score};
 
+use crate::sample::generate_pixels;
+
 /// A digit counts as covered when it gets at least this share of the samples.
 pub const COVERAGE_SHARE: f64 = 0.05;
-/// Samples per generator batch while evaluating.
-const GENERATE_BATCH: usize = 500;
 
 /// What [`Evaluator`] measures of a set of images.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -108,16 +107,8 @@ impl Evaluator {
     ) -> anyhow::Result<Metrics> {
         let latent_dim = model.latent_dim();
         let mut rng = latent::rng(seed, latent::stream::EVALUATION);
-        let mut pixels = Vec::new();
-        let mut left = samples;
-        while left > 0 {
-            let count = left.min(GENERATE_BATCH);
-            let z = latent::to_tensor(latent::draw(&mut rng, count * latent_dim), latent_dim, &self.device);
-            let values =
-                generator.generate(z).into_data().try_into_vec_as::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            pixels.extend(to_pixels(&values));
-            left -= count;
-        }
+        let noise = latent::draw(&mut rng, samples * latent_dim);
+        let pixels = generate_pixels(generator, &noise, latent_dim, &self.device)?;
         self.images(&pixels, model.image_size())
     }
 }

@@ -14,8 +14,8 @@ use rand::rngs::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use shared::GanTrainer;
 
-use crate::files;
-use crate::run::RunConfig;
+use super::config::RunConfig;
+use crate::{fault, files};
 
 const MAGIC: &str = "mnist-gan checkpoint";
 const VERSION: u32 = 1;
@@ -68,7 +68,7 @@ pub fn save(
         optimizer_d: opt_d.into_bytes()?.to_vec(),
     };
     let bytes = rmp_serde::to_vec_named(&file).context("encoding the checkpoint")?;
-    files::write_atomic(path, &bytes)
+    files::write_atomic_then_rename(path, &bytes, || fault::point("checkpoint-rename"))
 }
 
 /// A checkpoint read back into a trainer on `device` (with autodiff).
@@ -93,6 +93,11 @@ pub fn load(path: &Path, device: &Device) -> anyhow::Result<Restored> {
         file.noise_rng.as_slice().try_into().map_err(|_| {
             anyhow::anyhow!("{}: RNG state is {} bytes, expected 49", path.display(), file.noise_rng.len())
         })?;
+    // Checked before anything is built for it, like a weights file's header.
+    file.config
+        .model
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{}: invalid model in the checkpoint: {e}", path.display()))?;
     let device = device.clone().autodiff();
     let record = |b: Vec<u8>| ModuleRecord::from_bytes(Bytes::from_bytes_vec(b));
     let (generator, discriminator) = file.config.model.init(file.config.recipe.init, 0, &device);

@@ -1,0 +1,166 @@
+//! The run's logs: `losses.csv` (one row per step, and the window collapse
+//! is judged on) and `metrics.csv` (one row per measurement). A resumed run
+//! drops the rows written after its checkpoint.
+
+use std::collections::VecDeque;
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+
+use anyhow::Context;
+use burn::prelude::*;
+
+use crate::files;
+use crate::metrics::Metrics;
+
+/// `losses.csv`, one row per step, appended as losses are read back.
+pub(super) struct LossLog {
+    file: std::io::BufWriter<std::fs::File>,
+    /// Sums of the four columns since the last [`LossLog::take_means`], and their count.
+    sums: [f64; 4],
+    rows: u64,
+    /// The last [`LossLog::WINDOW`] rows, which collapse is judged on.
+    window: VecDeque<[f32; 4]>,
+}
+
+impl LossLog {
+    const HEADER: &str = "step,epoch,d_loss,g_loss,d_real,d_fake";
+    const WINDOW: usize = 200;
+
+    /// Opens the log of a run that has done `steps` steps: rows after them
+    /// (written after its last checkpoint) are dropped, so a resumed run's log
+    /// reads as if it had never stopped.
+    /// The collapse window is refilled from the rows kept, so that a resumed
+    /// run judges collapse exactly as the uninterrupted run would.
+    pub(super) fn open(path: &Path, steps: u64) -> anyhow::Result<Self> {
+        let file = reopen_csv(path, Self::HEADER, steps)?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let rows: Vec<&str> = text.lines().skip(1).collect();
+        let window = rows[rows.len().saturating_sub(Self::WINDOW)..]
+            .iter()
+            .map(|row| {
+                let v: Vec<f32> = row.split(',').skip(2).filter_map(|x| x.parse().ok()).collect();
+                <[f32; 4]>::try_from(v).map_err(|_| anyhow::anyhow!("{}: unreadable row {row:?}", path.display()))
+            })
+            .collect::<anyhow::Result<VecDeque<_>>>()?;
+        Ok(Self { file: std::io::BufWriter::new(file), sums: [0.0; 4], rows: 0, window })
+    }
+
+    /// Reads back the stacked losses of the last steps (one transfer) and
+    /// appends them; returns the newest row.
+    pub(super) fn append(&mut self, epoch: usize, last_step: u64, pending: Vec<Tensor<1>>) -> anyhow::Result<[f32; 4]> {
+        let count = pending.len() as u64;
+        let values: Vec<f32> =
+            Tensor::cat(pending, 0).into_data().try_into_vec_as::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let mut last = [0.0; 4];
+        for (i, row) in values.chunks_exact(4).enumerate() {
+            let step = last_step + 1 - count + i as u64;
+            writeln!(self.file, "{step},{},{},{},{},{}", epoch + 1, row[0], row[1], row[2], row[3])?;
+            last.copy_from_slice(row);
+            self.sums.iter_mut().zip(row).for_each(|(sum, &v)| *sum += v as f64);
+            self.rows += 1;
+            self.window.push_back([row[0], row[1], row[2], row[3]]);
+            if self.window.len() > Self::WINDOW {
+                self.window.pop_front();
+            }
+        }
+        Ok(last)
+    }
+
+    /// Means of the columns over the last [`Self::WINDOW`] steps, once there are that many.
+    pub(super) fn window_means(&self) -> Option<[f64; 4]> {
+        (self.window.len() == Self::WINDOW).then(|| {
+            let mut sums = [0.0; 4];
+            self.window.iter().for_each(|row| sums.iter_mut().zip(row).for_each(|(s, &v)| *s += v as f64));
+            sums.map(|s| s / Self::WINDOW as f64)
+        })
+    }
+
+    /// Means of the columns over the rows appended since the last call.
+    pub(super) fn take_means(&mut self) -> [f64; 4] {
+        let means = self.sums.map(|sum| sum / self.rows.max(1) as f64);
+        (self.sums, self.rows) = ([0.0; 4], 0);
+        means
+    }
+
+    pub(super) fn flush(&mut self) -> anyhow::Result<()> {
+        Ok(self.file.flush()?)
+    }
+}
+
+/// Opens a CSV log for appending, keeping only the rows whose first column is
+/// at most `upto` (those before the checkpoint a run resumes from), so a
+/// resumed run's log reads as if it had never stopped.
+fn reopen_csv(path: &Path, header: &str, upto: u64) -> anyhow::Result<std::fs::File> {
+    let mut kept = vec![header.to_string()];
+    if upto > 0 && path.exists() {
+        let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        for line in BufReader::new(file).lines().skip(1) {
+            let line = line?;
+            let first: u64 = line.split(',').next().and_then(|s| s.parse().ok()).unwrap_or(u64::MAX);
+            if first <= upto {
+                kept.push(line);
+            }
+        }
+    }
+    let mut text = kept.join("\n");
+    text.push('\n');
+    files::write_atomic(path, text.as_bytes())?;
+    OpenOptions::new().append(true).open(path).with_context(|| format!("cannot append to {}", path.display()))
+}
+
+/// `metrics.csv`, one row per measurement.
+pub(super) struct MetricsLog {
+    file: std::fs::File,
+}
+
+impl MetricsLog {
+    const HEADER: &str = "step,epoch,fid,inception_score,coverage,collapsed,d0,d1,d2,d3,d4,d5,d6,d7,d8,d9";
+
+    pub(super) fn open(path: &Path, steps: u64) -> anyhow::Result<Self> {
+        Ok(Self { file: reopen_csv(path, Self::HEADER, steps)? })
+    }
+
+    /// A row for the model after `step` steps, `epoch` (fractional) epochs.
+    pub(super) fn append(&mut self, step: u64, epoch: f64, m: &Metrics, collapsed: bool) -> anyhow::Result<()> {
+        let digits = m.histogram.map(|c| c.to_string()).join(",");
+        writeln!(
+            self.file,
+            "{step},{epoch:.3},{},{},{},{},{digits}",
+            m.fid,
+            m.inception_score,
+            m.coverage(),
+            collapsed as u8
+        )?;
+        Ok(self.file.flush()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resumed_loss_log_judges_collapse_on_the_same_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("losses.csv");
+        let mut text = format!("{}\n", LossLog::HEADER);
+        for step in 1..=250 {
+            text += &format!("{step},1,1.0,2.0,{},0.5\n", step as f32 / 1000.0);
+        }
+        std::fs::write(&path, text).unwrap();
+        let log = LossLog::open(&path, 240).unwrap();
+        assert_eq!(log.window.len(), LossLog::WINDOW);
+        assert_eq!(log.window.front().unwrap()[2], 0.041, "steps 41..=240, as the run had them");
+        assert_eq!(log.window.back().unwrap()[2], 0.24);
+    }
+
+    #[test]
+    fn resumed_logs_drop_rows_after_the_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.csv");
+        std::fs::write(&path, "step,epoch\n100,1\n200,2\n300,3\n").unwrap();
+        drop(reopen_csv(&path, "step,epoch", 200).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "step,epoch\n100,1\n200,2\n");
+    }
+}
