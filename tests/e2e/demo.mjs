@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 
 const [dist, trainer, out] = process.argv.slice(2);
 if (!dist || !trainer || !out) {
@@ -77,21 +78,68 @@ function tiles(picture, side) {
   return out;
 }
 
-/** Digits look like MNIST: mostly dark, some ink, smooth strokes — not blank, not noise. */
+/**
+ * Digits look like MNIST: a dark background, bright strokes with few grey
+ * pixels between, in (nearly) every tile, and smooth — not blank, not a grey
+ * blob, not noise. Bounds from real MNIST and the shipped generators (see
+ * selfTest below, which holds this to them).
+ */
 function plausible(digits, side) {
-  let dark = 0, ink = 0, jumps = 0, n = 0;
+  let dark = 0, ink = 0, grey = 0, jumps = 0, n = 0, inked = 0;
   for (const t of digits) {
+    let tileInk = 0;
     for (let i = 0; i < t.length; i++) {
       if (t[i] < 64) dark++;
-      if (t[i] > 160) ink++;
+      else if (t[i] > 160) { ink++; tileInk++; }
+      else grey++;
       if (i % side) jumps += Math.abs(t[i] - t[i - 1]);
       n++;
     }
+    if (tileInk / t.length > 0.04) inked++;
   }
-  const stats = { dark: dark / n, ink: ink / n, jump: jumps / n };
-  const ok = stats.dark > 0.5 && stats.dark < 0.97 && stats.ink > 0.03 && stats.jump < 40;
+  const stats = { dark: dark / n, ink: ink / n, grey: grey / n, jump: jumps / n, inked: inked / digits.length };
+  const ok = stats.dark > 0.6 && stats.ink > 0.06 && stats.ink < 0.35 && stats.grey < 0.15 && stats.jump < 40
+    && stats.inked >= 0.9;
   return { ok, stats: JSON.stringify(Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, +v.toFixed(3)]))) };
 }
+
+/** Pixels of D's (orange) and G's (blue) curve inside the chart's plot area (page/train.rs `draw_chart`). */
+async function curvePixels(page) {
+  return page.evaluate(() => {
+    const c = document.getElementById('train-chart');
+    const [left, top, bottom] = [38, 8, 18]; // the legend lies below the plot area
+    const d = c.getContext('2d').getImageData(left, top, c.width - left - 8, c.height - top - bottom);
+    const near = (i, [r, g, b]) => Math.abs(d.data[i] - r) + Math.abs(d.data[i + 1] - g) + Math.abs(d.data[i + 2] - b) < 60;
+    let orange = 0, blue = 0;
+    for (let i = 0; i < d.data.length; i += 4) {
+      if (near(i, [0xf0, 0xa0, 0x40])) orange++;
+      if (near(i, [0x60, 0xb0, 0xff])) blue++;
+    }
+    return { d: orange, g: blue };
+  });
+}
+
+/** The plausibility check holds real digits and refuses what is not: checked before it is used. */
+function selfTest() {
+  const idx = zlib.gunzipSync(fs.readFileSync(path.join(dist, 'data', 't10k-images-idx3-ubyte.gz')));
+  const real = Array.from({ length: 64 }, (_, i) => Array.from(idx.subarray(16 + i * 784, 16 + (i + 1) * 784)));
+  const fill = (f) => Array.from({ length: 64 }, (_, k) => Array.from({ length: 784 }, (_, i) => f(i, k)));
+  let seed = 1;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const cases = [
+    ['real MNIST digits', real, true],
+    ['blank tiles', fill(() => 0), false],
+    // What the old check let through: 62 % dark, 4 % ink, the rest grey.
+    ['a grey blob with 4 % ink', fill((i) => (i % 100 < 62 ? 0 : i % 100 < 66 ? 200 : 128)), false],
+    ['noise', fill(() => Math.floor(random() * 256)), false],
+    ['ink in one tile of 64', fill((i, k) => (k === 0 ? real[0][i] : 0)), false],
+  ];
+  for (const [name, digits, expected] of cases) {
+    const p = plausible(digits, 28);
+    check(p.ok === expected, `the digit check ${expected ? 'accepts' : 'refuses'} ${name} ${p.stats}`);
+  }
+}
+selfTest();
 
 /** `trainer sample` of a weights file for SEED, as 64 digits. */
 function sampleFile(weights, side) {
@@ -199,9 +247,11 @@ for (const mode of ['webgpu', 'cpu']) {
         `${mode}/${model}: a click drew new digits (seed ${d.seed})`);
       const p2 = plausible(tiles(after, side), side);
       check(p2.ok, `${mode}/${model}: new digits look like digits ${p2.stats}`);
+      const seedBefore = d.seed;
       await page.keyboard.press('Space');
       d = await waitGeneration(page, ++generation);
-      check(true, `${mode}/${model}: Space drew generation ${d.generation}`);
+      check(Number(d.generation) === generation && d.seed !== seedBefore,
+        `${mode}/${model}: Space drew generation ${d.generation} (seed ${seedBefore} -> ${d.seed})`);
       times.sort((a, b) => a - b);
       run.clicks[model] = { median_ms: times[Math.floor(times.length / 2)], ms: times };
       await page.screenshot({ path: path.join(out, `demo-${mode}-${model}.png`), fullPage: true });
@@ -308,8 +358,8 @@ for (const mode of ['webgpu', 'cpu']) {
     const late = await canvasPixels(page, 'train-digits');
     check(late.width === 242 && late.gray.some((v, i) => v !== early.gray[i]),
       `${mode}: the preview grid changed between step 1 and step ${steps} (${d.trainpreviews} previews)`);
-    const chart = await canvasPixels(page, 'train-chart');
-    check(chart.gray.filter((v) => v > 100).length > 200, `${mode}: the loss chart is drawn`);
+    const curves = await curvePixels(page);
+    check(curves.d > 50 && curves.g > 50, `${mode}: the loss chart draws both curves (${curves.d} D and ${curves.g} G pixels)`);
     report.training[mode] = { steps, batch, steps_per_s: Number(d.trainrate), wall_ms: d.wall_ms };
 
     // The trained generator in the main grid, and as a file for the trainer.
@@ -408,6 +458,26 @@ await withPage('cpu', async (page) => {
 });
 
 // ---------------------------------------------------- the user's own weights
+/** Drops a file on the page as a user dragging it from their desktop would. */
+async function dropFile(page, name, bytes) {
+  const transfer = await page.evaluateHandle(({ name, b64 }) => {
+    const raw = atob(b64);
+    const bytes = new Uint8Array(raw.length);
+    for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+    const t = new DataTransfer();
+    t.items.add(new File([bytes], name));
+    return t;
+  }, { name, b64: Buffer.from(bytes).toString('base64') });
+  await page.dispatchEvent('main', 'drop', { dataTransfer: transfer });
+}
+
+/** The weights message once the page marks `state` (loaded or refused). */
+async function weightsMessage(page, state) {
+  await page.waitForFunction((s) => document.body.dataset.weights === s, state, { timeout: TIMEOUT });
+  await page.evaluate(() => { document.body.dataset.weights = ''; });
+  return page.textContent('#weights-message');
+}
+
 console.log('== your own weights');
 const mine = path.join(os.tmpdir(), 'mnist-gan-e2e-mine');
 fs.rmSync(mine, { recursive: true, force: true });
@@ -417,23 +487,8 @@ execFileSync(trainer, ['train', '--model', 'gan', '--max-steps', '30', '--batch-
 await withPage('cpu', async (page) => {
   await page.goto(`${base}/?seed=${SEED}`);
   let d = await waitGeneration(page, 1);
-  /** Drops a file on the page as a user dragging it from their desktop would. */
-  const drop = async (name, bytes) => {
-    const transfer = await page.evaluateHandle(({ name, b64 }) => {
-      const raw = atob(b64);
-      const bytes = new Uint8Array(raw.length);
-      for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
-      const t = new DataTransfer();
-      t.items.add(new File([bytes], name));
-      return t;
-    }, { name, b64: Buffer.from(bytes).toString('base64') });
-    await page.dispatchEvent('main', 'drop', { dataTransfer: transfer });
-  };
-  const message = async (state) => {
-    await page.waitForFunction((s) => document.body.dataset.weights === s, state, { timeout: TIMEOUT });
-    await page.evaluate(() => { document.body.dataset.weights = ''; });
-    return page.textContent('#weights-message');
-  };
+  const drop = (name, bytes) => dropFile(page, name, bytes);
+  const message = (state) => weightsMessage(page, state);
   let generation = Number(d.generation);
   await drop('mine.safetensors', fs.readFileSync(path.join(mine, 'mine.safetensors')));
   let text = await message('loaded');
@@ -452,6 +507,22 @@ await withPage('cpu', async (page) => {
   text = await message('loaded');
   d = await waitGeneration(page, generation + 1);
   check(d.model === 'pggan' && d.origin === 'file', `choose a PGGAN file: the grid switches to it (model ${d.model}; "${text}")`);
+});
+
+// No shipped weights at all: your own file and training from scratch still work.
+await withPage('cpu', async (page) => {
+  await page.route('**/weights/*.safetensors', (r) => r.fulfill({ status: 404, body: 'not found' }));
+  await page.goto(`${base}/?seed=${SEED}`);
+  await waitLoaded(page);
+  const status = await page.textContent('#status');
+  check(status.includes('drop a generator') && status.includes('Train here'), `no weights: the page says what helps ("${status}")`);
+  await dropFile(page, 'mine.safetensors', fs.readFileSync(path.join(mine, 'mine.safetensors')));
+  const text = await weightsMessage(page, 'loaded');
+  let d = await waitGeneration(page, 1);
+  check(d.origin === 'file' && Number(d.generation) === 1, `no weights: a dropped file draws ("${text}")`);
+  await openPanel(page);
+  d = await train(page, { steps: 3, batch: 8 });
+  check(d.trainstate === 'finished' && d.trainstep === '3', `no weights: 3 steps from scratch trained (state ${d.trainstate})`);
 });
 
 server.close();

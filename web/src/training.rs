@@ -208,7 +208,8 @@ impl Run {
             self.order = latent::epoch_order(self.settings.seed, self.epoch, self.images.count);
         }
         let indices = &self.order[self.batch * size..(self.batch + 1) * size];
-        let (real, z) = shared::train::batch(&self.images, indices, &mut self.noise, self.config.latent_dim(), &self.device);
+        let (real, z) =
+            shared::train::batch(&self.images, indices, &mut self.noise, self.config.latent_dim(), &self.device);
         self.pending.push(self.trainer.step(real, z).stacked());
         self.batch += 1;
         self.step += 1;
@@ -217,10 +218,12 @@ impl Run {
         }
     }
 
-    /// Losses to read back: every [`READBACK_EVERY`] steps, and whenever the
-    /// run is no longer running. `[4 * steps]`: D, G, D(x), D(G(z)) per step.
+    /// Losses to read back: after the first step (the chart and the steps/s
+    /// figure start from there), every [`READBACK_EVERY`] steps, and whenever
+    /// the run is no longer running. `[4 * steps]`: D, G, D(x), D(G(z)) per step.
     pub fn take_losses(&mut self) -> Option<Tensor<1>> {
-        let due = self.pending.len() >= READBACK_EVERY || (!self.pending.is_empty() && !self.wants_step());
+        let due = self.pending.len() >= READBACK_EVERY
+            || (!self.pending.is_empty() && (self.step == 1 || !self.wants_step()));
         due.then(|| Tensor::cat(std::mem::take(&mut self.pending), 0))
     }
 
@@ -242,7 +245,7 @@ impl Run {
 
     /// The preview is due after this step.
     pub fn preview_due(&self) -> bool {
-        self.step == 1 || self.step % PREVIEW_EVERY == 0 || self.phase.is_over() || self.phase == Phase::Paused
+        self.step == 1 || self.step.is_multiple_of(PREVIEW_EVERY) || self.phase.is_over() || self.phase == Phase::Paused
     }
 
     /// The generator as it is now, for drawing (no autodiff).

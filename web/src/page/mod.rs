@@ -461,8 +461,16 @@ async fn run() -> Result<(), JsValue> {
         }
     }
     if !started {
+        // Your own file and training from scratch help exactly now: keep them working.
+        wire_events(&page, &state)?;
         page.mark("state", "error");
-        page.text("status", &format!("Device: {description}. No model could be loaded (see below)."));
+        page.text(
+            "status",
+            &format!(
+                "Device: {description}. No model could be loaded (see below): drop a generator's weights file \
+                 on the page, or train one under \"Train here\"."
+            ),
+        );
         page.notice("No model could be loaded");
     }
     page.mark("loaded", "all");
