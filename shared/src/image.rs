@@ -22,10 +22,7 @@ pub const GRID_GAP_LEVEL: u8 = 64;
 pub fn grid(pixels: &[u8], side: usize, columns: usize) -> Gray {
     let tile = side * side;
     assert!(columns > 0 && pixels.len().is_multiple_of(tile), "pixels must hold whole {side}x{side} images");
-    let count = pixels.len() / tile;
-    let rows = count.div_ceil(columns);
-    let width = columns * side + (columns + 1) * GRID_GAP;
-    let height = rows * side + (rows + 1) * GRID_GAP;
+    let (width, height) = grid_size(pixels.len() / tile, side, columns);
     let mut out = vec![GRID_GAP_LEVEL; width * height];
     for (i, image) in pixels.chunks_exact(tile).enumerate() {
         let x0 = GRID_GAP + (i % columns) * (side + GRID_GAP);
@@ -36,6 +33,13 @@ pub fn grid(pixels: &[u8], side: usize, columns: usize) -> Gray {
         }
     }
     Gray { width, height, pixels: out }
+}
+
+/// Width and height in pixels of the [`grid`] of `count` images of `side`
+/// pixels in rows of `columns`.
+pub fn grid_size(count: usize, side: usize, columns: usize) -> (usize, usize) {
+    let extent = |n: usize| n * side + (n + 1) * GRID_GAP;
+    (extent(columns), extent(count.div_ceil(columns)))
 }
 
 /// Columns of the squarest grid for `count` images.

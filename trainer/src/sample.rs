@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use burn::prelude::*;
 use clap::Args;
-use shared::image::{GRID_GAP, Gray, grid, square_columns, to_pixels};
+use shared::image::{Gray, grid, grid_size, square_columns, to_pixels};
 use shared::weights;
 use shared::{Generator, ModelConfig, latent};
 
@@ -113,9 +113,8 @@ pub fn sample(args: SampleArgs) -> anyhow::Result<()> {
     };
     let side = config.image_size();
     let columns = args.columns.unwrap_or_else(|| square_columns(args.count));
-    let rows = args.count.div_ceil(columns);
-    let scaled = |n: usize| (n * side + (n + 1) * GRID_GAP) * args.scale as usize;
-    let (width, height) = (scaled(columns), scaled(rows));
+    let (width, height) = grid_size(args.count, side, columns);
+    let (width, height) = (width * args.scale as usize, height * args.scale as usize);
     if width.max(height) > MAX_PNG_SIDE {
         bail!(
             "the picture would be {width} x {height} pixels, over {MAX_PNG_SIDE} on a side: \
