@@ -4,6 +4,8 @@
 //! image/grid rendering. No file or network I/O lives here, so the crate builds
 //! for `wasm32-unknown-unknown` as it does natively.
 
+pub mod activation;
+pub mod conv;
 pub mod image;
 pub mod init;
 pub mod latent;

@@ -11,9 +11,10 @@
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::nn::{BatchNorm, Linear};
 use burn::prelude::*;
-use burn::tensor::activation::{leaky_relu, relu, tanh};
+use burn::tensor::activation::{relu, tanh};
 use serde::{Deserialize, Serialize};
 
+use crate::activation::leaky_relu;
 use crate::init::{InitScheme, LayerInit};
 
 /// The largest sizes a configuration may have: far above the post's, and low
@@ -315,7 +316,7 @@ pub struct GenBlock {
 
 impl GenBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.conv.forward(x);
+        let x = crate::conv::forward_conv_transpose2d(&self.conv, x);
         match &self.bn {
             Some(bn) => relu(bn.forward(x)),
             None => tanh(x),
@@ -372,7 +373,7 @@ pub struct DiscBlock {
 
 impl DiscBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.conv.forward(x);
+        let x = crate::conv::forward_conv2d(&self.conv, x);
         match &self.bn {
             Some(bn) => leaky_relu(bn.forward(x), LEAKY_SLOPE),
             None => x,

@@ -3,9 +3,9 @@
 
 use anyhow::{Context, bail};
 use burn::BurnConfig;
-use burn_std::config::RuntimeConfig;
 use burn::tensor::wgpu::{WgpuBackend, wgpu};
 use burn::tensor::{Device, DeviceKind};
+use burn_std::config::RuntimeConfig;
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 

@@ -12,6 +12,8 @@ use shared::{GanTrainer, ModelConfig, ModelKind, Recipe, train};
 use crate::backend::{self, Backend};
 use crate::{DataArgs, ModelArg, data, whole};
 
+mod layers;
+
 #[derive(Args, Clone, Debug)]
 pub struct BenchArgs {
     /// Models to measure.
@@ -28,11 +30,19 @@ pub struct BenchArgs {
     pub batch_size: usize,
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
+    /// Time each convolution of the conv model instead (CPU backend): burn's
+    /// kernel against the batched one, forward and forward + backward.
+    #[arg(long)]
+    pub layers: bool,
     #[command(flatten)]
     pub data: DataArgs,
 }
 
 pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    if args.layers {
+        layers::bench_layers(args.batch_size, args.steps.clamp(3, 20));
+        return Ok(());
+    }
     let selected = backend::select(args.backend)?;
     let device = selected.device;
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all cores".into());

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Training step times, ours against the post's PyTorch code, side by side in
+# one run: for each round and model, `trainer bench` on the CPU then
+# `seed_gan.py`, never at once, on the same number of threads; medians after
+# warm-up. Prints a table. Needs python3 with torch (pip install torch numpy).
+#
+#   trainer/bench-vs-pytorch.sh            3 rounds, 2 threads, batch 64
+#   ROUNDS=5 THREADS=4 trainer/bench-vs-pytorch.sh
+#
+# PyTorch's step is shown as it runs (its DataLoader included) and as compute
+# alone (minus its median data time); ours slices batches from memory, so the
+# second is the fair comparison.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${ROUNDS:-3}
+threads=${THREADS:-2}
+batch=${BATCH:-64}
+export MNIST_DIR=${MNIST_DIR:-$PWD/../shared/mnist}
+peers=${PEERS_DIR:-$PWD/../shared/peers}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mnist-gan/target}
+cargo build --release -p trainer --quiet
+trainer=$CARGO_TARGET_DIR/release/trainer
+python3 -c 'import torch' 2>/dev/null || { echo "needs torch: pip install torch numpy" >&2; exit 1; }
+
+# Timed steps and warm-up per model: about a minute a round each.
+steps() { case $1 in gan) echo 200 ;; pggan) echo 20 ;; esac; }
+warmup() { case $1 in gan) echo 20 ;; pggan) echo 3 ;; esac; }
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+median() { sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+
+for round in $(seq "$rounds"); do
+  for model in gan pggan; do
+    # trainer bench gives the conv model a fifth of --steps and a third of --warmup.
+    s=$(steps $model); w=$(warmup $model)
+    [ $model = pggan ] && { s=$((s * 5)); w=$((w * 3)); }
+    RAYON_NUM_THREADS=$threads "$trainer" bench --backend cpu --models $model --batch-size "$batch" \
+      --steps "$s" --warmup "$w" --data-dir "$MNIST_DIR" |
+      awk '/median/ {print $3}' >>"$out/ours-$model"
+    OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=$threads python3 "$peers/seed_gan.py" --model $model \
+      --threads "$threads" --batch-size "$batch" --max-steps $(($(steps $model) + $(warmup $model))) \
+      --warmup "$(warmup $model)" --log-every 100000 --mnist-dir "$MNIST_DIR" --out "$out/peer" |
+      sed -n 's/^RESULT //p' |
+      python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["ms_per_step_median"], r["ms_per_step_median"] - r["data_ms_median"])' \
+        >>"$out/torch-$model"
+    echo "round $round/$rounds $model: ours $(tail -1 "$out/ours-$model") ms, PyTorch (as run, compute) $(tail -1 "$out/torch-$model") ms" >&2
+  done
+done
+
+printf '\n%-6s %12s %16s %18s %14s %16s\n' model "ours ms" "PyTorch ms" "PyTorch compute" "ours/PyTorch" "ours/compute"
+for model in gan pggan; do
+  ours=$(median <"$out/ours-$model")
+  run=$(cut -d' ' -f1 "$out/torch-$model" | median)
+  compute=$(cut -d' ' -f2 "$out/torch-$model" | median)
+  awk -v m=$model -v o="$ours" -v r="$run" -v c="$compute" \
+    'BEGIN {printf "%-6s %12.1f %16.1f %18.1f %14.2f %16.2f\n", m, o, r, c, o / r, o / c}'
+done
+echo "($rounds rounds alternated, medians; $threads threads each, batch $batch, $(nproc) cores)"
