@@ -6,6 +6,7 @@
 #
 #   trainer/bench-vs-pytorch.sh            3 rounds, 2 threads, batch 64
 #   ROUNDS=5 THREADS=4 trainer/bench-vs-pytorch.sh
+#   TRAINER=/path/to/an/older/trainer trainer/bench-vs-pytorch.sh   (another build)
 #
 # PyTorch's step is shown as it runs (its DataLoader included) and as compute
 # alone (minus its median data time); ours slices batches from memory, so the
@@ -18,8 +19,11 @@ batch=${BATCH:-64}
 export MNIST_DIR=${MNIST_DIR:-$PWD/../shared/mnist}
 peers=${PEERS_DIR:-$PWD/../shared/peers}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mnist-gan/target}
-cargo build --release -p trainer --quiet
-trainer=$CARGO_TARGET_DIR/release/trainer
+trainer=${TRAINER:-}
+if [ -z "$trainer" ]; then
+  cargo build --release -p trainer --quiet
+  trainer=$CARGO_TARGET_DIR/release/trainer
+fi
 python3 -c 'import torch' 2>/dev/null || { echo "needs torch: pip install torch numpy" >&2; exit 1; }
 
 # Timed steps and warm-up per model: about a minute a round each.
@@ -42,7 +46,7 @@ for round in $(seq "$rounds"); do
       --threads "$threads" --batch-size "$batch" --max-steps $(($(steps $model) + $(warmup $model))) \
       --warmup "$(warmup $model)" --log-every 100000 --mnist-dir "$MNIST_DIR" --out "$out/peer" |
       sed -n 's/^RESULT //p' |
-      python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["ms_per_step_median"], r["ms_per_step_median"] - r["data_ms_median"])' \
+      python3 -c 'import json,sys; r=json.load(sys.stdin); m, d = r["ms_per_step_median"], r["data_ms_median"]; print(f"{m:.2f} {m - d:.2f}")' \
         >>"$out/torch-$model"
     echo "round $round/$rounds $model: ours $(tail -1 "$out/ours-$model") ms, PyTorch (as run, compute) $(tail -1 "$out/torch-$model") ms" >&2
   done
