@@ -6,6 +6,7 @@
 
 pub mod activation;
 pub mod conv;
+pub mod ema;
 pub mod image;
 pub mod init;
 pub mod latent;

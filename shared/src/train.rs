@@ -8,6 +8,7 @@ use burn::tensor::activation::{log_sigmoid, sigmoid};
 use rand::rngs::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::ema::AveragedGenerator;
 use crate::init::InitScheme;
 use crate::latent;
 use crate::mnist::SizedImages;
@@ -37,6 +38,10 @@ pub struct Recipe {
     pub lr: f64,
     pub beta1: f32,
     pub beta2: f32,
+    /// Decay of the generator's moving average ([`AveragedGenerator`]); 0:
+    /// none. Files from before it existed have none.
+    #[serde(default)]
+    pub ema_decay: f64,
 }
 
 impl Recipe {
@@ -50,13 +55,21 @@ impl Recipe {
             lr: 2e-4,
             beta1: 0.5,
             beta2: 0.999,
+            ema_decay: 0.0,
         }
     }
 
     /// The default: the usual DCGAN practice on top of the post's optimiser —
-    /// N(0, 0.02) init, BCE on logits, real labels smoothed to 0.9.
+    /// N(0, 0.02) init, BCE on logits, real labels smoothed to 0.9 — and a
+    /// moving average of the generator (decay 0.999).
     pub fn stable() -> Self {
-        Self { init: InitScheme::Dcgan, loss: LossKind::BceWithLogits, real_label: 0.9, ..Self::post() }
+        Self {
+            init: InitScheme::Dcgan,
+            loss: LossKind::BceWithLogits,
+            real_label: 0.9,
+            ema_decay: 0.999,
+            ..Self::post()
+        }
     }
 
     fn optimizer(&self) -> ModuleOptimizer {
@@ -123,10 +136,12 @@ impl StepLosses {
     }
 }
 
-/// A generator, a discriminator and their Adam optimisers.
+/// A generator, a discriminator, their Adam optimisers and, if the recipe
+/// asks for one, the generator's moving average.
 pub struct GanTrainer {
     pub generator: Generator,
     pub discriminator: Discriminator,
+    pub average: Option<AveragedGenerator>,
     opt_g: ModuleOptimizer,
     opt_d: ModuleOptimizer,
     pub recipe: Recipe,
@@ -141,8 +156,19 @@ impl GanTrainer {
 
     /// Continues from existing models (e.g. fine-tuning shipped weights) with
     /// fresh optimiser state. The models must live on an autodiff device.
+    /// The average, if any, starts at `generator`.
     pub fn from_models(generator: Generator, discriminator: Discriminator, recipe: Recipe) -> Self {
-        Self { generator, discriminator, opt_g: recipe.optimizer(), opt_d: recipe.optimizer(), recipe }
+        let average = (recipe.ema_decay > 0.0).then(|| AveragedGenerator::new(&generator, recipe.ema_decay));
+        Self { generator, discriminator, average, opt_g: recipe.optimizer(), opt_d: recipe.optimizer(), recipe }
+    }
+
+    /// The generator to draw, measure and export: the moving average if the
+    /// recipe keeps one, else the generator as trained (without autodiff).
+    pub fn sampler(&self) -> Generator {
+        match &self.average {
+            Some(average) => average.generator.clone(),
+            None => self.generator.valid(),
+        }
     }
 
     /// Both optimisers' state, for a checkpoint.
@@ -181,6 +207,9 @@ impl GanTrainer {
         let g_loss = self.recipe.bce(judge.logits(fake), 1.0);
         let grads = GradientsParams::from_grads(g_loss.backward(), &self.generator);
         self.generator = self.opt_g.step(self.recipe.lr, self.generator.clone(), grads);
+        if let Some(average) = &mut self.average {
+            average.update(&self.generator);
+        }
 
         StepLosses {
             d_loss: d_loss.detach(),

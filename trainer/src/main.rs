@@ -78,6 +78,14 @@ pub fn learning_rate(text: &str) -> Result<f64, String> {
     }
 }
 
+/// A moving-average decay: 0 (none) or below 1.
+pub fn ema_decay(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(decay) if (0.0..1.0).contains(&decay) => Ok(decay),
+        _ => Err("expected a number from 0 (no average) to below 1, e.g. 0.999".into()),
+    }
+}
+
 /// Where MNIST is read from, shared by the commands that need it.
 #[derive(Args, Clone, Debug)]
 pub struct DataArgs {

@@ -1,6 +1,7 @@
 //! A checkpoint is one file holding all that exact resume needs: G and D
 //! (burn module records, which keep the parameter ids the optimiser state is
-//! keyed by), both Adam states, the counters and the noise RNG's state.
+//! keyed by), both Adam states, G's moving average, the counters and the
+//! noise RNG's state.
 //! MessagePack around burn's own record bytes; written atomically.
 
 use std::path::Path;
@@ -44,6 +45,16 @@ struct File {
     optimizer_g: Vec<u8>,
     #[serde(with = "serde_bytes")]
     optimizer_d: Vec<u8>,
+    /// The generator's moving average and its update count, if the recipe keeps one.
+    #[serde(default)]
+    average: Option<Average>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Average {
+    #[serde(with = "serde_bytes")]
+    generator: Vec<u8>,
+    updates: u64,
 }
 
 pub fn save(
@@ -66,6 +77,13 @@ pub fn save(
         discriminator: trainer.discriminator.valid().into_record().into_bytes()?.to_vec(),
         optimizer_g: opt_g.into_bytes()?.to_vec(),
         optimizer_d: opt_d.into_bytes()?.to_vec(),
+        average: match &trainer.average {
+            Some(a) => Some(Average {
+                generator: a.generator.clone().into_record().into_bytes()?.to_vec(),
+                updates: a.updates,
+            }),
+            None => None,
+        },
     };
     let bytes = rmp_serde::to_vec_named(&file).context("encoding the checkpoint")?;
     files::write_atomic_then_rename(path, &bytes, || fault::point("checkpoint-rename"))
@@ -106,6 +124,15 @@ pub fn load(path: &Path, device: &Device) -> anyhow::Result<Restored> {
     let mut trainer = GanTrainer::from_models(generator, discriminator, file.config.recipe.clone());
     let optimizer = |b: Vec<u8>| OptimizerRecord::from_bytes(Bytes::from_bytes_vec(b));
     trainer.load_optimizer_records(optimizer(file.optimizer_g)?, optimizer(file.optimizer_d)?);
+    match (&mut trainer.average, file.average) {
+        (Some(average), Some(saved)) => {
+            average.generator =
+                average.generator.clone().try_load_record(record(saved.generator)?).with_context(what)?;
+            average.updates = saved.updates;
+        }
+        (None, None) => {}
+        _ => bail!("{}: the checkpoint's moving average does not match its recipe", path.display()),
+    }
     Ok(Restored {
         config: file.config,
         progress: file.progress,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use shared::{ModelConfig, ModelKind, Recipe};
 
 use crate::backend::Backend;
-use crate::{DataArgs, ModelArg, data, learning_rate, whole};
+use crate::{DataArgs, ModelArg, data, ema_decay, learning_rate, whole};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -47,6 +47,10 @@ pub struct TrainArgs {
     /// Size of the latent vector [default: 100]
     #[arg(long, conflicts_with = "resume", value_parser = whole::<1, 4096>)]
     pub latent_dim: Option<usize>,
+    /// Decay of the generator's moving average, which is drawn, measured and
+    /// exported (0: none, the trained generator itself) [default: the recipe's: 0.999 stable, 0 post]
+    #[arg(long, value_name = "DECAY", conflicts_with = "resume", value_parser = ema_decay)]
+    pub ema_decay: Option<f64>,
     /// Seed of initial weights, data order and noise [default: 0]
     #[arg(long, conflicts_with = "resume")]
     pub seed: Option<u64>,
@@ -133,6 +137,9 @@ pub(super) fn new_config(args: &TrainArgs) -> anyhow::Result<(RunConfig, PathBuf
     let mut recipe = args.recipe.unwrap_or(RecipeArg::Stable).recipe();
     if let Some(lr) = args.lr {
         recipe.lr = lr;
+    }
+    if let Some(decay) = args.ema_decay {
+        recipe.ema_decay = decay;
     }
     // At least 2 (BatchNorm needs two images): the parser checked.
     let batch_size = args.batch_size.unwrap_or(64);

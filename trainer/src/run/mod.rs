@@ -85,8 +85,15 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
 
     println!("device: {}", selected.description);
     println!(
-        "model: {kind} ({side}x{side}), recipe: {:?} init, {:?} loss, real label {}, lr {}",
-        config.recipe.init, config.recipe.loss, config.recipe.real_label, config.recipe.lr
+        "model: {kind} ({side}x{side}), recipe: {:?} init, {:?} loss, real label {}, lr {}, {}",
+        config.recipe.init,
+        config.recipe.loss,
+        config.recipe.real_label,
+        config.recipe.lr,
+        match config.recipe.ema_decay {
+            0.0 => "no moving average of G".to_string(),
+            decay => format!("G's moving average (decay {decay}) drawn and exported"),
+        }
     );
     let dataset = data::load(&config.data_dir, Split::Train)
         .with_context(|| format!("loading MNIST from {}", config.data_dir.display()))?;
@@ -180,14 +187,13 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         let last_epoch = progress.epoch == config.epochs;
         if epoch_done && (progress.epoch % config.sample_every == 0 || last_epoch) || stopped_early {
             let name = format!("epoch_{:03}.png", progress.epoch);
-            let grid = generate_grid(&trainer.generator.valid(), &grid_noise, dim, side, &device)?;
+            let grid = generate_grid(&trainer.sampler(), &grid_noise, dim, side, &device)?;
             write_png(&run_dir.join("samples").join(&name), &grid, 2)?;
         }
         let due = |every: usize| every > 0 && (progress.epoch % every == 0 || last_epoch);
         if let Some(evaluator) = evaluator.as_ref().filter(|_| epoch_done && due(config.eval_every) || stopped_early) {
             let measured = Instant::now();
-            let metrics =
-                evaluator.generator(&trainer.generator.valid(), &config.model, config.eval_samples, config.seed)?;
+            let metrics = evaluator.generator(&trainer.sampler(), &config.model, config.eval_samples, config.seed)?;
             println!("  {}  ({:.1} s)", metrics.summary(), measured.elapsed().as_secs_f64());
             // Digits are judged on whole epochs only: a short try's are not yet formed.
             let sign = epoch_done.then(|| collapse::check_metrics(&metrics, progress.epoch)).flatten();
@@ -214,8 +220,8 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         epochs: progress.epoch,
         steps: progress.step,
     };
-    let generator =
-        weights::save_generator(&trainer.generator.valid(), &config.model, Some(facts.clone()), Precision::F32)?;
+    // The moving average, if the recipe keeps one: what the grids and metrics showed.
+    let generator = weights::save_generator(&trainer.sampler(), &config.model, Some(facts.clone()), Precision::F32)?;
     let discriminator = weights::save_discriminator(&trainer.discriminator.valid(), &config.model, Precision::F32)?;
     files::write_atomic(&run_dir.join("generator.safetensors"), &generator)?;
     files::write_atomic(&run_dir.join("discriminator.safetensors"), &discriminator)?;
@@ -265,7 +271,7 @@ fn export_generator(
     };
     // Half the download for the web page; BatchNorm statistics stay f32.
     // The discriminator goes beside it, for fine-tuning in the page.
-    let half = weights::save_generator(&exported.generator.valid(), model, Some(facts), Precision::F16)?;
+    let half = weights::save_generator(&exported.sampler(), model, Some(facts), Precision::F16)?;
     let half_d = weights::save_discriminator(&exported.discriminator.valid(), model, Precision::F16)?;
     let name = export.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let export_d = export.with_file_name(weights::discriminator_file_name(&name));
