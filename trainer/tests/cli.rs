@@ -128,6 +128,9 @@ fn resume_continues_exactly() {
             "5",
             "--eval-every",
             "0",
+            // generator.safetensors is then G's moving average, which must resume exactly too.
+            "--ema-decay",
+            "0.99",
         ];
         let run = |dir: &Path, steps: &str| {
             let mut args = vec!["train", "--max-steps", steps, "--run-dir", s(dir)];

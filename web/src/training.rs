@@ -68,8 +68,7 @@ impl Settings {
 
     /// The stable recipe (the trainer's default) at the chosen learning rate.
     pub fn recipe(&self) -> Recipe {
-        // No moving average in the page: short runs, and each step costs enough already.
-        Recipe { lr: self.lr, ema_decay: 0.0, ..Recipe::stable() }
+        Recipe { lr: self.lr, ..Recipe::stable() }
     }
 }
 
@@ -346,7 +345,7 @@ mod tests {
     fn settings_are_checked_with_what_was_expected() {
         let s = Settings::parse(Start::Shipped, " 200", "64", "2e-4", 5).unwrap();
         assert_eq!(s, Settings { start: Start::Shipped, steps: 200, batch_size: 64, lr: 2e-4, seed: 5 });
-        assert_eq!(s.recipe(), Recipe { lr: 2e-4, ema_decay: 0.0, ..Recipe::stable() });
+        assert_eq!(s.recipe(), Recipe { lr: 2e-4, ..Recipe::stable() });
         assert_eq!(
             Settings::parse(Start::Scratch, "0", "64", "2e-4", 0).unwrap_err(),
             "steps must be a number from 1 to 20000, got \"0\""

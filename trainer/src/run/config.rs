@@ -48,7 +48,7 @@ pub struct TrainArgs {
     #[arg(long, conflicts_with = "resume", value_parser = whole::<1, 4096>)]
     pub latent_dim: Option<usize>,
     /// Decay of the generator's moving average, which is drawn, measured and
-    /// exported (0: none, the trained generator itself) [default: the recipe's: 0.999 stable, 0 post]
+    /// exported, e.g. 0.999 (0: none, the trained generator itself) [default: 0]
     #[arg(long, value_name = "DECAY", conflicts_with = "resume", value_parser = ema_decay)]
     pub ema_decay: Option<f64>,
     /// Seed of initial weights, data order and noise [default: 0]
