@@ -150,7 +150,8 @@ fn gan_trains_on_wgpu_like_on_the_cpu() {
 /// Not in CI: on llvmpipe the conv model's first step compiles burn's conv
 /// kernels for over 5 minutes, and wgpu's GL backend panics ("Could not lock
 /// adapter context") when one shader compiles for more than 6 s while another
-/// thread waits for the context, which a loaded 2-core machine makes likely.
+/// thread waits for the context, which a loaded 2-core machine makes likely
+/// (the one try here, beside other work, ended so after its first step).
 #[test]
 #[ignore = "over 5 minutes on llvmpipe, and flaky there: cargo test -p trainer --test wgpu -- --ignored"]
 fn pggan_trains_on_wgpu_like_on_the_cpu() {
