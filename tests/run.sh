@@ -99,9 +99,12 @@ install_system() {
 
 # Tools are command-line programs, not hot loops: built without their own
 # fat-LTO release profiles (trunk: 8 instead of 15-28 minutes here).
+# --force: called only when the right version does not run, which includes a
+# binary deleted while cargo's install record still lists it (then a plain
+# `cargo install` does nothing and says nothing).
 fast_install() {
   env -u CARGO_TARGET_DIR CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-    CARGO_PROFILE_RELEASE_OPT_LEVEL="$1" cargo install --quiet "${@:2}"
+    CARGO_PROFILE_RELEASE_OPT_LEVEL="$1" cargo install --quiet --force "${@:2}"
 }
 install_web_tools() {
   # trunk must run exactly the wasm-bindgen of Cargo.lock (Trunk.toml pins it too).
