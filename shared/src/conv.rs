@@ -8,9 +8,9 @@
 //! parallel over images and tiles) are faster for the post's wide layers,
 //! where the extra copies of the patch matrix cost more than its larger
 //! product saves; the batched form wins only where the per-image products are
-//! tiny: the generator's first block (a 1x1 input: a linear layer) and
+//! tiny: the generator's first block (a 1x1 input: a linear layer),
 //! convolutions of a one-channel image (the discriminator's first block,
-//! fromRGB). The `forward_*` functions use it there, and burn's kernels
+//! fromRGB) and 1x1 kernels (toRGB). The `forward_*` functions use it there, and burn's kernels
 //! everywhere else and on every GPU backend.
 //!
 //! Both functions take PyTorch's weight layouts, as burn's layers store them:
@@ -39,7 +39,8 @@ fn batchable(kernel: [usize; 2], stride: [usize; 2], dilation: [usize; 2], group
         && groups == 1
 }
 
-/// `layer.forward(x)`, batched for a one-channel input on the CPU.
+/// `layer.forward(x)`, batched on the CPU for a one-channel input and for a
+/// 1x1 kernel (growing's toRGB: one product over every pixel of the batch).
 pub fn forward_conv2d(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let padding = match layer.padding {
         PaddingConfig2d::Valid => Some(0),
@@ -49,7 +50,7 @@ pub fn forward_conv2d(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     match padding {
         Some(padding)
             if layer.bias.is_none()
-                && x.dims()[1] == 1
+                && (x.dims()[1] == 1 || layer.kernel_size == [1, 1])
                 && batchable(layer.kernel_size, layer.stride, layer.dilation, layer.groups)
                 && on_cpu(&x.device()) =>
         {

@@ -9,6 +9,7 @@ use rand::rngs::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::ema::AveragedGenerator;
+use crate::growth::{self, Schedule, Stage};
 use crate::init::InitScheme;
 use crate::latent;
 use crate::mnist::SizedImages;
@@ -42,6 +43,9 @@ pub struct Recipe {
     /// none. Files from before it existed have none.
     #[serde(default)]
     pub ema_decay: f64,
+    /// Fixed depth (the post) or progressive growing (conv stack only).
+    #[serde(default)]
+    pub schedule: Schedule,
 }
 
 impl Recipe {
@@ -56,6 +60,7 @@ impl Recipe {
             beta1: 0.5,
             beta2: 0.999,
             ema_decay: 0.0,
+            schedule: Schedule::Fixed,
         }
     }
 
@@ -65,6 +70,12 @@ impl Recipe {
     /// measured a worse FID than G itself (README).
     pub fn stable() -> Self {
         Self { init: InitScheme::Dcgan, loss: LossKind::BceWithLogits, real_label: 0.9, ..Self::post() }
+    }
+
+    /// Whether `model` grows under this recipe: a progressive schedule grows
+    /// the conv stack; the MLP GAN has nothing to grow.
+    pub fn grows(&self, model: &ModelConfig) -> bool {
+        self.schedule.is_progressive() && model.kind() == crate::ModelKind::Pggan
     }
 
     fn optimizer(&self) -> ModuleOptimizer {
@@ -144,9 +155,16 @@ pub struct GanTrainer {
 
 impl GanTrainer {
     /// Fresh models for `config`, weights drawn from `seed`, on `device` with autodiff.
+    /// With a progressive schedule (conv stack only) the models have the
+    /// layers of growing and start at the schedule's first stage.
     pub fn new(config: &ModelConfig, recipe: Recipe, seed: u64, device: &Device) -> Self {
-        let (generator, discriminator) = config.init(recipe.init, seed, &device.clone().autodiff());
-        Self::from_models(generator, discriminator, recipe)
+        let growing = recipe.grows(config);
+        let (generator, discriminator) = config.init_growing(recipe.init, seed, growing, &device.clone().autodiff());
+        let mut trainer = Self::from_models(generator, discriminator, recipe);
+        if growing {
+            trainer.set_images_seen(0);
+        }
+        trainer
     }
 
     /// Continues from existing models (e.g. fine-tuning shipped weights) with
@@ -155,6 +173,34 @@ impl GanTrainer {
     pub fn from_models(generator: Generator, discriminator: Discriminator, recipe: Recipe) -> Self {
         let average = (recipe.ema_decay > 0.0).then(|| AveragedGenerator::new(&generator, recipe.ema_decay));
         Self { generator, discriminator, average, opt_g: recipe.optimizer(), opt_d: recipe.optimizer(), recipe }
+    }
+
+    /// Where growing stands; `None` for models that do not grow.
+    pub fn stage(&self) -> Option<Stage> {
+        self.generator.stage()
+    }
+
+    /// The schedule's stage after `images` training images, for models that grow.
+    pub fn scheduled_stage(&self, images: u64) -> Option<Stage> {
+        match (&self.generator, self.stage()) {
+            (crate::Generator::Pggan(g), Some(_)) => Some(self.recipe.schedule.stage(images, g.full_depth())),
+            _ => None,
+        }
+    }
+
+    /// Moves growing models to the schedule's stage after `images` training
+    /// images (nothing for models that do not grow).
+    pub fn set_images_seen(&mut self, images: u64) {
+        let (Some(current), Some(stage)) = (self.stage(), self.scheduled_stage(images)) else {
+            return;
+        };
+        if stage != current {
+            self.generator.set_stage(stage);
+            self.discriminator.set_stage(stage);
+            if let Some(average) = &mut self.average {
+                average.generator.set_stage(stage);
+            }
+        }
     }
 
     /// The generator to draw, measure and export: the moving average if the
@@ -178,6 +224,14 @@ impl GanTrainer {
         self.opt_d = std::mem::replace(&mut self.opt_d, self.recipe.optimizer()).load_record(d);
     }
 
+    /// Real images as D is shown them: at the stage's resolution when growing.
+    fn at_stage(&self, real: Tensor<4>) -> Tensor<4> {
+        match self.stage() {
+            Some(stage) => growth::real_at(real, stage),
+            None => real,
+        }
+    }
+
     /// D's loss on a real batch and the fakes from `fake`, and its update.
     fn update_discriminator(&mut self, real: Tensor<4>, fake: Tensor<4>) -> (Tensor<1>, Tensor<2>, Tensor<2>) {
         let real_logits = self.discriminator.logits(real);
@@ -192,7 +246,10 @@ impl GanTrainer {
     /// One step of the post's loop on a batch of real images `[b, 1, side, side]`
     /// in `[-1, 1]` and latent vectors `z: [b, latent]`. The G step reuses the
     /// D step's fakes, judged by the updated D, as the post does.
+    /// Growing models judge real images at their stage's resolution
+    /// ([`growth::real_at`]).
     pub fn step(&mut self, real: Tensor<4>, z: Tensor<2>) -> StepLosses {
+        let real = self.at_stage(real);
         let fake = self.generator.generate(z.autodiff());
         let (d_loss, real_logits, fake_logits) = self.update_discriminator(real.autodiff(), fake.clone().detach());
 
@@ -216,6 +273,7 @@ impl GanTrainer {
 
     /// A D-only step (G fixed): returns D's loss before the update.
     pub fn discriminator_step(&mut self, real: Tensor<4>, z: Tensor<2>) -> Tensor<1> {
+        let real = self.at_stage(real);
         let fake = self.generator.generate(z.autodiff()).detach();
         self.update_discriminator(real.autodiff(), fake).0.detach()
     }

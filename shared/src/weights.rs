@@ -121,6 +121,11 @@ pub enum WeightsError {
     Mismatch { kind: ModelKind, role: Role, problems: Vec<String> },
     #[error("file holds tensor(s) the {kind} {role} does not have: {}", unused.join(", "))]
     Unused { kind: ModelKind, role: Role, unused: Vec<String> },
+    #[error(
+        "the networks are still growing (now at {0}): weights files hold fully grown networks only; \
+         the run's checkpoint keeps these"
+    )]
+    StillGrowing(String),
     #[error("writing safetensors failed: {0}")]
     Write(String),
 }
@@ -333,6 +338,10 @@ fn expect(info: &WeightsInfo, role: Role, kind: Option<ModelKind>) -> Result<(),
     Ok(())
 }
 
+fn describe(stage: Option<crate::growth::Stage>) -> String {
+    stage.map_or_else(|| "a lower resolution".into(), |s| s.to_string())
+}
+
 /// A generator as safetensors bytes, with `training` facts in the header.
 pub fn save_generator(
     generator: &Generator,
@@ -342,7 +351,9 @@ pub fn save_generator(
 ) -> Result<Vec<u8>, WeightsError> {
     let info = WeightsInfo::new(Role::Generator, config.clone(), training);
     expect(&info, Role::Generator, Some(generator.kind()))?;
-    match generator {
+    let stage = generator.stage();
+    let generator = generator.grown().ok_or_else(|| WeightsError::StillGrowing(describe(stage)))?;
+    match &generator {
         Generator::Gan(g) => save_module(g, &info, precision),
         Generator::Pggan(g) => save_module(g, &info, precision),
     }
@@ -376,6 +387,7 @@ pub async fn save_generator_async(
         }
     }
 
+    let generator = generator.grown().ok_or_else(|| WeightsError::StillGrowing(describe(generator.stage())))?;
     let mut collect = Collect(Vec::new());
     generator.visit(&mut collect);
     let mut values = Vec::with_capacity(collect.0.len());
@@ -397,7 +409,8 @@ pub fn save_discriminator(
 ) -> Result<Vec<u8>, WeightsError> {
     let info = WeightsInfo::new(Role::Discriminator, config.clone(), None);
     expect(&info, Role::Discriminator, Some(discriminator.kind()))?;
-    match discriminator {
+    let discriminator = discriminator.grown().ok_or_else(|| WeightsError::StillGrowing("a lower resolution".into()))?;
+    match &discriminator {
         Discriminator::Gan(d) => save_module(d, &info, precision),
         Discriminator::Pggan(d) => save_module(d, &info, precision),
     }

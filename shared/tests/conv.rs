@@ -37,13 +37,15 @@ const TRANSPOSED: [Layer; 6] = [
     layer(6, 4, 3, 4, 1, 0),
 ];
 
-/// The post's discriminator blocks, the 1x1 fromRGB convolutions, and other shapes.
-const CONVOLUTIONS: [Layer; 7] = [
+/// The post's discriminator blocks, the 1x1 fromRGB and toRGB convolutions
+/// of growing, and other shapes.
+const CONVOLUTIONS: [Layer; 8] = [
     layer(1, 128, 32, 4, 2, 1),
     layer(128, 256, 16, 4, 2, 1),
     layer(256, 512, 8, 4, 2, 1),
     layer(512, 1, 4, 4, 1, 0),
     layer(1, 256, 8, 1, 1, 0),
+    layer(128, 1, 16, 1, 1, 0),
     layer(3, 5, 7, 3, 1, 1),
     layer(2, 3, 7, 4, 2, 1),
 ];

@@ -75,9 +75,9 @@ fn train_then_sample() {
         std::fs::read_to_string(run.join("metrics.csv")).unwrap().lines().map(String::from).collect();
     assert_eq!(metrics.len(), 2, "{metrics:?}");
     let row: Vec<f64> = metrics[1].split(',').map(|v| v.parse().unwrap()).collect();
-    assert_eq!((row.len(), row[0]), (16, 3.0), "{row:?}");
+    assert_eq!((row.len(), row[0], row[16]), (17, 3.0, 28.0), "{row:?}");
     assert!(row[2].is_finite() && row[2] > 0.0, "FID {}", row[2]);
-    assert_eq!(row[6..].iter().sum::<f64>(), 200.0, "the digit counts add up to the samples");
+    assert_eq!(row[6..16].iter().sum::<f64>(), 200.0, "the digit counts add up to the samples");
     assert_eq!(png_size(&run.join("curves.png")), (900, 640));
 
     let grid = tmp.path().join("grid.png");
@@ -310,4 +310,65 @@ fn a_killed_run_resumes_to_the_same_end() {
             assert!(tensors(&run.join(file)) == tensors(&straight.join(file)), "{name}: {file} differs");
         }
     }
+}
+
+#[test]
+fn a_progressive_run_grows_and_resumes_exactly_across_phases() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (straight, split) = (tmp.path().join("straight"), tmp.path().join("split"));
+    // 8 images a step: 4x4 for 2 steps, then per doubling 2 steps fading in
+    // and 2 at that size; full size (32x32) from step 12.
+    let train = |dir: &Path, steps: &str| {
+        ok(&[
+            "train",
+            "--model",
+            "pggan",
+            "--schedule",
+            "progressive",
+            "--fade-images",
+            "16",
+            "--stable-images",
+            "16",
+            "--batch-size",
+            "8",
+            "--max-steps",
+            steps,
+            "--backend",
+            "cpu",
+            "--no-export",
+            "--eval-every",
+            "0",
+            "--seed",
+            "4",
+            "--run-dir",
+            s(dir),
+        ])
+    };
+    let out = train(&straight, "14");
+    for line in ["4x4 done after 16 images; now fading in 8x8 (0 %)", "fading in 32x32 (50 %) done", "now 32x32"] {
+        assert!(out.contains(line), "{line:?} missing from:\n{out}");
+    }
+    let grids = ["step_0000002_4x4.png", "step_0000004_8x8.png", "step_0000010_16x16.png"];
+    for grid in grids {
+        assert_eq!(png_size(&straight.join("samples").join(grid)), (548, 548), "{grid}: 32x32 digits");
+    }
+    // Fully grown: the weights files hold the post's tensors only.
+    let names = |file: &str| tensors(&straight.join(file)).into_iter().map(|(name, shape, _)| (name, shape));
+    let config = shared::ModelConfig::post(ModelKind::Pggan);
+    let mut expected = weights::torch_tensors(&config, Role::Generator);
+    expected.sort();
+    assert_eq!(names("generator.safetensors").collect::<Vec<_>>(), expected);
+
+    // Stopped while growing (fading in 16x16): no weights files, a checkpoint to resume.
+    let out = train(&split, "7");
+    assert!(out.contains("while growing, at fading in 16x16"), "{out}");
+    assert!(!split.join("generator.safetensors").exists());
+    let out = ok(&["train", "--resume", s(&split), "--max-steps", "14", "--backend", "cpu"]);
+    assert!(out.contains("resuming"), "{out}");
+    assert_eq!(loss_rows(&split), loss_rows(&straight), "resumed losses differ");
+    for file in ["generator.safetensors", "discriminator.safetensors"] {
+        assert!(tensors(&straight.join(file)) == tensors(&split.join(file)), "resumed {file} differs");
+    }
+    let err = fails(&["train", "--model", "gan", "--schedule", "progressive", "--run-dir", s(&tmp.path().join("g"))]);
+    assert!(err.contains("--model pggan"), "{err}");
 }

@@ -67,6 +67,8 @@ impl Origin {
 }
 
 /// A model's slot on the page.
+// Two slots live for the page's lifetime: boxing the large variant saves nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Slot {
     Loading,
     Ready { generator: Generator, info: WeightsInfo, origin: Origin },

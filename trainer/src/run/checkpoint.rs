@@ -14,6 +14,7 @@ use burn::tensor::{Bytes, Device};
 use rand::rngs::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use shared::GanTrainer;
+use shared::growth::Stage;
 
 use super::config::RunConfig;
 use crate::{fault, files};
@@ -22,11 +23,14 @@ const MAGIC: &str = "mnist-gan checkpoint";
 const VERSION: u32 = 1;
 
 /// Where a run stands: the next batch to train is `batch` of epoch `epoch`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Progress {
     pub epoch: usize,
     pub batch: usize,
     pub step: u64,
+    /// Training images seen, which decide where growing stands.
+    #[serde(default)]
+    pub images: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -48,6 +52,9 @@ struct File {
     /// The generator's moving average and its update count, if the recipe keeps one.
     #[serde(default)]
     average: Option<Average>,
+    /// Where growing stood, for the record (the images seen decide it).
+    #[serde(default)]
+    stage: Option<Stage>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -84,6 +91,7 @@ pub fn save(
             }),
             None => None,
         },
+        stage: trainer.stage(),
     };
     let bytes = rmp_serde::to_vec_named(&file).context("encoding the checkpoint")?;
     files::write_atomic_then_rename(path, &bytes, || fault::point("checkpoint-rename"))
@@ -118,7 +126,8 @@ pub fn load(path: &Path, device: &Device) -> anyhow::Result<Restored> {
         .map_err(|e| anyhow::anyhow!("{}: invalid model in the checkpoint: {e}", path.display()))?;
     let device = device.clone().autodiff();
     let record = |b: Vec<u8>| ModuleRecord::from_bytes(Bytes::from_bytes_vec(b));
-    let (generator, discriminator) = file.config.model.init(file.config.recipe.init, 0, &device);
+    let (model, recipe) = (&file.config.model, &file.config.recipe);
+    let (generator, discriminator) = model.init_growing(recipe.init, 0, recipe.grows(model), &device);
     let generator = generator.try_load_record(record(file.generator)?).with_context(what)?;
     let discriminator = discriminator.try_load_record(record(file.discriminator)?).with_context(what)?;
     let mut trainer = GanTrainer::from_models(generator, discriminator, file.config.recipe.clone());
@@ -133,6 +142,7 @@ pub fn load(path: &Path, device: &Device) -> anyhow::Result<Restored> {
         (None, None) => {}
         _ => bail!("{}: the checkpoint's moving average does not match its recipe", path.display()),
     }
+    trainer.set_images_seen(file.progress.images);
     Ok(Restored {
         config: file.config,
         progress: file.progress,

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
+use shared::growth::Schedule;
 use shared::{ModelConfig, ModelKind, Recipe};
 
 use crate::backend::Backend;
@@ -26,6 +27,19 @@ impl RecipeArg {
         }
     }
 }
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ScheduleArg {
+    /// The post's: the conv stack at full depth (32x32) from the first step.
+    Fixed,
+    /// Progressive growing: from 4x4, doubling to 32x32 (pggan only).
+    Progressive,
+}
+
+/// Images a progressive run fades each new block in over, and trains each
+/// resolution for, unless the command line says.
+pub const DEFAULT_FADE_IMAGES: u64 = 30_000;
+pub const DEFAULT_STABLE_IMAGES: u64 = 30_000;
 
 #[derive(Args, Clone, Debug)]
 pub struct TrainArgs {
@@ -51,6 +65,15 @@ pub struct TrainArgs {
     /// exported, e.g. 0.999 (0: none, the trained generator itself) [default: 0]
     #[arg(long, value_name = "DECAY", conflicts_with = "resume", value_parser = ema_decay)]
     pub ema_decay: Option<f64>,
+    /// How the conv stack trains: at full depth, or growing from 4x4 [default: fixed]
+    #[arg(long, value_enum, conflicts_with = "resume")]
+    pub schedule: Option<ScheduleArg>,
+    /// Progressive schedule: images over which each new block fades in [default: 30000]
+    #[arg(long, value_name = "N", conflicts_with = "resume", value_parser = whole::<0, 100_000_000>)]
+    pub fade_images: Option<usize>,
+    /// Progressive schedule: images trained at each resolution once its block has faded in [default: 30000]
+    #[arg(long, value_name = "N", conflicts_with = "resume", value_parser = whole::<0, 100_000_000>)]
+    pub stable_images: Option<usize>,
     /// Seed of initial weights, data order and noise [default: 0]
     #[arg(long, conflicts_with = "resume")]
     pub seed: Option<u64>,
@@ -141,6 +164,7 @@ pub(super) fn new_config(args: &TrainArgs) -> anyhow::Result<(RunConfig, PathBuf
     if let Some(decay) = args.ema_decay {
         recipe.ema_decay = decay;
     }
+    recipe.schedule = schedule(args, kind)?;
     // At least 2 (BatchNorm needs two images): the parser checked.
     let batch_size = args.batch_size.unwrap_or(64);
     let export = match (&args.export, args.no_export) {
@@ -164,6 +188,23 @@ pub(super) fn new_config(args: &TrainArgs) -> anyhow::Result<(RunConfig, PathBuf
     };
     let run_dir = args.run_dir.clone().unwrap_or_else(|| PathBuf::from("runs").join(kind.name()));
     Ok((config, run_dir))
+}
+
+fn schedule(args: &TrainArgs, kind: ModelKind) -> anyhow::Result<Schedule> {
+    let sizes_given = args.fade_images.is_some() || args.stable_images.is_some();
+    match args.schedule.unwrap_or(ScheduleArg::Fixed) {
+        ScheduleArg::Fixed if sizes_given => {
+            anyhow::bail!("--fade-images and --stable-images need --schedule progressive")
+        }
+        ScheduleArg::Fixed => Ok(Schedule::Fixed),
+        ScheduleArg::Progressive if kind != ModelKind::Pggan => {
+            anyhow::bail!("--schedule progressive grows the conv stack: use it with --model pggan")
+        }
+        ScheduleArg::Progressive => Ok(Schedule::Progressive {
+            fade_images: args.fade_images.map_or(DEFAULT_FADE_IMAGES, |n| n as u64),
+            stable_images: args.stable_images.map_or(DEFAULT_STABLE_IMAGES, |n| n as u64),
+        }),
+    }
 }
 
 /// The configuration of a resumed run, with what this command line changes.

@@ -129,10 +129,10 @@ mod tests {
             export: None,
             checkpoint_every: None,
         };
-        let saved = Progress { epoch: 3, batch: 0, step: 300 };
+        let saved = Progress { epoch: 3, batch: 0, step: 300, ..Progress::default() };
         checkpoint::save(&checkpoint_path(run), &config, &saved, &latent::rng(0, 0), &trainer).unwrap();
 
-        let now = Progress { epoch: 3, batch: 50, step: 350 };
+        let now = Progress { epoch: 3, batch: 50, step: 350, ..Progress::default() };
         let sign = Sign::DiscriminatorWins { d_real: 0.99, d_fake: 0.001, g_loss: 9.0 };
         let collapse = record_collapse(run, &now, sign.clone()).unwrap();
         assert_eq!(collapse, Collapse { epoch: 4, step: 350, sign, good_epoch: Some(3) });

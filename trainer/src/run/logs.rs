@@ -115,18 +115,28 @@ pub(super) struct MetricsLog {
 }
 
 impl MetricsLog {
-    const HEADER: &str = "step,epoch,fid,inception_score,coverage,collapsed,d0,d1,d2,d3,d4,d5,d6,d7,d8,d9";
+    /// `side`: the resolution the generator drew at (below full size while
+    /// growing; its samples are upsampled to full size to be measured).
+    const HEADER: &str = "step,epoch,fid,inception_score,coverage,collapsed,d0,d1,d2,d3,d4,d5,d6,d7,d8,d9,side";
 
     pub(super) fn open(path: &Path, steps: u64) -> anyhow::Result<Self> {
         Ok(Self { file: reopen_csv(path, Self::HEADER, steps)? })
     }
 
-    /// A row for the model after `step` steps, `epoch` (fractional) epochs.
-    pub(super) fn append(&mut self, step: u64, epoch: f64, m: &Metrics, collapsed: bool) -> anyhow::Result<()> {
+    /// A row for the model after `step` steps, `epoch` (fractional) epochs,
+    /// drawing at `side` pixels.
+    pub(super) fn append(
+        &mut self,
+        step: u64,
+        epoch: f64,
+        m: &Metrics,
+        collapsed: bool,
+        side: usize,
+    ) -> anyhow::Result<()> {
         let digits = m.histogram.map(|c| c.to_string()).join(",");
         writeln!(
             self.file,
-            "{step},{epoch:.3},{},{},{},{},{digits}",
+            "{step},{epoch:.3},{},{},{},{},{digits},{side}",
             m.fid,
             m.inception_score,
             m.coverage(),

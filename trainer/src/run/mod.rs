@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
+use shared::growth::Schedule;
 use shared::latent::{self, stream};
 use shared::mnist::Split;
 use shared::weights::{self, Precision, TrainingFacts};
@@ -74,7 +75,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
                 );
             }
             let trainer = GanTrainer::new(&config.model, config.recipe.clone(), config.seed, &device);
-            let progress = Progress { epoch: 0, batch: 0, step: 0 };
+            let progress = Progress::default();
             let rng = latent::rng(config.seed, stream::TRAIN_NOISE);
             (config, run_dir, progress, rng, trainer)
         }
@@ -95,6 +96,15 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
             decay => format!("G's moving average (decay {decay}) drawn and exported"),
         }
     );
+    if let (Schedule::Progressive { fade_images, stable_images }, ModelConfig::Pggan(c)) =
+        (config.recipe.schedule, &config.model)
+    {
+        let grown = config.recipe.schedule.images_to_grow(c.full_depth());
+        println!(
+            "schedule: progressive, from 4x4 to {side}x{side}: each block fades in over {fade_images} images, \
+             each resolution then trains {stable_images}; full size after {grown} images"
+        );
+    }
     let dataset = data::load(&config.data_dir, Split::Train)
         .with_context(|| format!("loading MNIST from {}", config.data_dir.display()))?;
     let n = dataset.images.count;
@@ -138,7 +148,25 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
             pending.push(trainer.step(real, z).stacked());
             progress.batch += 1;
             progress.step += 1;
+            progress.images += batch.len() as u64;
             bar.inc(1);
+            // Growing: a phase that ends is shown and measured at the resolution it trained.
+            if let (Some(done), Some(next)) = (trainer.stage(), trainer.scheduled_stage(progress.images))
+                && done.phase() != next.phase()
+            {
+                bar.suspend(|| println!("  {done} done after {} images; now {next}", progress.images));
+                let name = format!("step_{:07}_{}x{}.png", progress.step, done.side(), done.side());
+                let grid = generate_grid(&trainer.sampler(), &grid_noise, dim, side, &device)?;
+                write_png(&run_dir.join("samples").join(&name), &grid, 2)?;
+                if let Some(evaluator) = &evaluator {
+                    let metrics =
+                        evaluator.generator(&trainer.sampler(), &config.model, config.eval_samples, config.seed)?;
+                    bar.suspend(|| println!("  {}", metrics.summary()));
+                    let epochs = progress.epoch as f64 + progress.batch as f64 / steps as f64;
+                    metrics_log.append(progress.step, epochs, &metrics, collapse.is_some(), done.side())?;
+                }
+            }
+            trainer.set_images_seen(progress.images);
             let stop = config.max_steps.is_some_and(|m| progress.step >= m);
             // Within the epoch (its end saves one anyway), so that a killed run loses little.
             let checkpoint_now = progress.batch < steps
@@ -151,8 +179,9 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
             // resumed run checks for collapse at the very steps it would have.
             if progress.step.is_multiple_of(READBACK_EVERY) || progress.batch == steps || stop || checkpoint_now {
                 let last = log.append(progress.epoch, progress.step, std::mem::take(&mut pending))?;
+                let stage = trainer.stage().map(|s| format!("{s}  ")).unwrap_or_default();
                 bar.set_message(format!(
-                    "D {:.3}  G {:.3}  D(x) {:.2}  D(G(z)) {:.2}",
+                    "{stage}D {:.3}  G {:.3}  D(x) {:.2}  D(G(z)) {:.2}",
                     last[0], last[1], last[2], last[3]
                 ));
                 if let (None, Some(sign)) = (&collapse, log.window_means().and_then(collapse::check_losses)) {
@@ -173,8 +202,9 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         bar.finish_and_clear();
         // One line per epoch, also where no progress bar is drawn (logs, CI).
         let [d, g, d_real, d_fake] = log.take_means();
+        let stage = trainer.stage().map(|s| format!(", at {s}")).unwrap_or_default();
         println!(
-            "epoch {}/{}: D {d:.3}  G {g:.3}  D(x) {d_real:.2}  D(G(z)) {d_fake:.2}  ({:.0} s elapsed)",
+            "epoch {}/{}: D {d:.3}  G {g:.3}  D(x) {d_real:.2}  D(G(z)) {d_fake:.2}  ({:.0} s elapsed{stage})",
             progress.epoch + 1,
             config.epochs,
             started.elapsed().as_secs_f64()
@@ -201,7 +231,8 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
                 collapse = Some(record_collapse(&run_dir, &progress, sign)?);
             }
             let epochs = progress.epoch as f64 + progress.batch as f64 / steps as f64;
-            metrics_log.append(progress.step, epochs, &metrics, collapse.is_some())?;
+            let measured_side = trainer.stage().map_or(side, |s| s.side());
+            metrics_log.append(progress.step, epochs, &metrics, collapse.is_some(), measured_side)?;
         }
         log.flush()?;
         checkpoint::save(&checkpoint_path(&run_dir), &config, &progress, &noise_rng, &trainer)?;
@@ -220,6 +251,15 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         epochs: progress.epoch,
         steps: progress.step,
     };
+    if let Some(stage) = trainer.stage().filter(|_| trainer.generator.grown().is_none()) {
+        println!(
+            "stopped after {} steps while growing, at {stage}: weights files hold fully grown networks only, \
+             so none were written; continue with --resume {} --epochs N",
+            progress.step,
+            run_dir.display()
+        );
+        return Ok(());
+    }
     // The moving average, if the recipe keeps one: what the grids and metrics showed.
     let generator = weights::save_generator(&trainer.sampler(), &config.model, Some(facts.clone()), Precision::F32)?;
     let discriminator = weights::save_discriminator(&trainer.discriminator.valid(), &config.model, Precision::F32)?;

@@ -2,19 +2,23 @@
 //!
 //! - **GAN**: the MLP generator and discriminator at 28x28.
 //! - **PGGAN**: the post's conv stack at 32x32, four blocks without biases,
-//!   BatchNorm, LeakyReLU(0.2), run block by block with `forward(x, depth)`.
+//!   BatchNorm, LeakyReLU(0.2), run block by block with `forward(x, depth)`,
+//!   and the layers that progressive growing adds to it.
 //!
 //! Discriminators return logits: the post's final `Sigmoid` is applied by the
 //! loss (see [`crate::train::LossKind`]), which keeps one model for both the
 //! post's `BCELoss` and the numerically stable BCE-with-logits.
 
-use burn::nn::conv::{Conv2d, ConvTranspose2d};
-use burn::nn::{BatchNorm, Linear};
+mod gan;
+mod pggan;
+
+pub use gan::{GanDiscriminator, GanGenerator};
+pub use pggan::{DiscBlock, GenBlock, PgDiscriminator, PgGenerator};
+
 use burn::prelude::*;
-use burn::tensor::activation::{relu, tanh};
 use serde::{Deserialize, Serialize};
 
-use crate::activation::leaky_relu;
+use crate::growth::{Stage, upsample};
 use crate::init::{InitScheme, LayerInit};
 
 /// The largest sizes a configuration may have: far above the post's, and low
@@ -212,16 +216,32 @@ impl ModelConfig {
 
     /// A fresh generator and discriminator, weights drawn from `seed`.
     pub fn init(&self, scheme: InitScheme, seed: u64, device: &Device) -> (Generator, Discriminator) {
+        self.init_growing(scheme, seed, false, device)
+    }
+
+    /// [`Self::init`], with the layers of progressive growing if `growing`
+    /// (the conv stack only; the MLP GAN does not grow).
+    pub fn init_growing(
+        &self,
+        scheme: InitScheme,
+        seed: u64,
+        growing: bool,
+        device: &Device,
+    ) -> (Generator, Discriminator) {
         let mut init = LayerInit::new(scheme, seed, device);
         match self {
             ModelConfig::Gan(c) => (
                 Generator::Gan(GanGenerator::new(c, &mut init)),
                 Discriminator::Gan(GanDiscriminator::new(c, &mut init)),
             ),
-            ModelConfig::Pggan(c) => (
-                Generator::Pggan(PgGenerator::new(c, &mut init)),
-                Discriminator::Pggan(PgDiscriminator::new(c, &mut init)),
-            ),
+            ModelConfig::Pggan(c) => {
+                let mut g = PgGenerator::new(c, &mut init);
+                let mut d = PgDiscriminator::new(c, &mut init);
+                if growing {
+                    pggan::add_growth(&mut g, &mut d, c, &mut init);
+                }
+                (Generator::Pggan(g), Discriminator::Pggan(d))
+            }
         }
     }
 
@@ -244,181 +264,6 @@ impl ModelConfig {
     }
 }
 
-// ------------------------------------------------------------------ MLP GAN
-
-/// `Linear(100,256) ReLU Linear(256,512) ReLU Linear(512,1024) ReLU Linear(1024,784) Tanh`.
-#[derive(Module, Debug)]
-pub struct GanGenerator {
-    pub layers: Vec<Linear>,
-    pub image_size: usize,
-}
-
-impl GanGenerator {
-    fn new(c: &GanConfig, init: &mut LayerInit) -> Self {
-        let mut widths = vec![c.latent_dim];
-        widths.extend(&c.generator_hidden);
-        widths.push(c.image_size * c.image_size);
-        let layers = widths.windows(2).map(|w| init.linear(w[0], w[1])).collect();
-        Self { layers, image_size: c.image_size }
-    }
-
-    /// `z: [batch, latent]` to images `[batch, 1, 28, 28]` in `[-1, 1]`.
-    pub fn forward(&self, z: Tensor<2>) -> Tensor<4> {
-        let last = self.layers.len() - 1;
-        let mut x = z;
-        for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(x);
-            x = if i < last { relu(x) } else { tanh(x) };
-        }
-        let batch = x.dims()[0];
-        x.reshape([batch, 1, self.image_size, self.image_size])
-    }
-}
-
-/// `Flatten Linear(784,1024) LeakyReLU Linear(1024,512) LeakyReLU Linear(512,1)`.
-#[derive(Module, Debug)]
-pub struct GanDiscriminator {
-    pub layers: Vec<Linear>,
-}
-
-impl GanDiscriminator {
-    fn new(c: &GanConfig, init: &mut LayerInit) -> Self {
-        let mut widths = vec![c.image_size * c.image_size];
-        widths.extend(&c.discriminator_hidden);
-        widths.push(1);
-        let layers = widths.windows(2).map(|w| init.linear(w[0], w[1])).collect();
-        Self { layers }
-    }
-
-    /// Images `[batch, 1, 28, 28]` to logits `[batch, 1]`.
-    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let last = self.layers.len() - 1;
-        let mut x = images.flatten(1, 3);
-        for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(x);
-            if i < last {
-                x = leaky_relu(x, LEAKY_SLOPE);
-            }
-        }
-        x
-    }
-}
-
-// ------------------------------------------------------------- conv "PGGAN"
-
-/// One generator block: `ConvTranspose2d` then BatchNorm + ReLU, or Tanh for
-/// the last block (which has no BatchNorm).
-#[derive(Module, Debug)]
-pub struct GenBlock {
-    pub conv: ConvTranspose2d,
-    pub bn: Option<BatchNorm>,
-}
-
-impl GenBlock {
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = crate::conv::forward_conv_transpose2d(&self.conv, x);
-        match &self.bn {
-            Some(bn) => relu(bn.forward(x)),
-            None => tanh(x),
-        }
-    }
-}
-
-/// `ConvT(100,512,4,1,0)` (1->4), `ConvT(512,256,4,2,1)` (->8),
-/// `ConvT(256,128,4,2,1)` (->16), `ConvT(128,1,4,2,1)+Tanh` (->32).
-#[derive(Module, Debug)]
-pub struct PgGenerator {
-    pub layers: Vec<GenBlock>,
-}
-
-impl PgGenerator {
-    fn new(c: &PgganConfig, init: &mut LayerInit) -> Self {
-        let mut channels = vec![c.latent_dim];
-        channels.extend(&c.channels);
-        channels.push(1);
-        let last = channels.len() - 2;
-        let layers = channels
-            .windows(2)
-            .enumerate()
-            .map(|(i, w)| {
-                let (stride, padding) = if i == 0 { (1, 0) } else { (2, 1) };
-                let conv = init.conv_transpose2d(w[0], w[1], 4, stride, padding);
-                let bn = (i < last).then(|| init.batch_norm(w[1]));
-                GenBlock { conv, bn }
-            })
-            .collect();
-        Self { layers }
-    }
-
-    pub fn full_depth(&self) -> usize {
-        self.layers.len() - 1
-    }
-
-    /// Runs blocks `0..=depth` on `x: [batch, latent, 1, 1]`, as the post's
-    /// `forward(x, depth)`: at full depth the result is `[batch, 1, 32, 32]`
-    /// in `[-1, 1]`; below it, the activations of block `depth`.
-    pub fn forward(&self, x: Tensor<4>, depth: usize) -> Tensor<4> {
-        assert!(depth <= self.full_depth(), "depth {depth} beyond the generator's {} blocks", self.layers.len());
-        self.layers[..=depth].iter().fold(x, |x, block| block.forward(x))
-    }
-}
-
-/// One discriminator block: `Conv2d` then BatchNorm + LeakyReLU(0.2); the last
-/// block is the bare `Conv2d` (its Sigmoid lives in the loss).
-#[derive(Module, Debug)]
-pub struct DiscBlock {
-    pub conv: Conv2d,
-    pub bn: Option<BatchNorm>,
-}
-
-impl DiscBlock {
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = crate::conv::forward_conv2d(&self.conv, x);
-        match &self.bn {
-            Some(bn) => leaky_relu(bn.forward(x), LEAKY_SLOPE),
-            None => x,
-        }
-    }
-}
-
-/// `Conv(1,128,4,2,1)` (32->16), `Conv(128,256,4,2,1)` (->8),
-/// `Conv(256,512,4,2,1)` (->4), `Conv(512,1,4,1,0)` (->1).
-#[derive(Module, Debug)]
-pub struct PgDiscriminator {
-    pub layers: Vec<DiscBlock>,
-}
-
-impl PgDiscriminator {
-    fn new(c: &PgganConfig, init: &mut LayerInit) -> Self {
-        let mut channels = vec![1];
-        channels.extend(c.channels.iter().rev());
-        channels.push(1);
-        let last = channels.len() - 2;
-        let layers = channels
-            .windows(2)
-            .enumerate()
-            .map(|(i, w)| {
-                let (stride, padding) = if i == last { (1, 0) } else { (2, 1) };
-                let conv = init.conv2d(w[0], w[1], 4, stride, padding);
-                let bn = (i < last).then(|| init.batch_norm(w[1]));
-                DiscBlock { conv, bn }
-            })
-            .collect();
-        Self { layers }
-    }
-
-    pub fn full_depth(&self) -> usize {
-        self.layers.len() - 1
-    }
-
-    /// Runs blocks `0..=depth` on images, as the post's `forward(x, depth)`:
-    /// at full depth, 32x32 images give logits `[batch, 1, 1, 1]`.
-    pub fn forward(&self, x: Tensor<4>, depth: usize) -> Tensor<4> {
-        assert!(depth <= self.full_depth(), "depth {depth} beyond the discriminator's {} blocks", self.layers.len());
-        self.layers[..=depth].iter().fold(x, |x, block| block.forward(x))
-    }
-}
-
 // ------------------------------------------------------- either architecture
 
 /// The generator of either architecture.
@@ -437,14 +282,40 @@ impl Generator {
     }
 
     /// Latent vectors `[batch, latent]` to full-size images `[batch, 1, side, side]`
-    /// in `[-1, 1]`.
+    /// in `[-1, 1]`. A growing generator draws at its stage's resolution,
+    /// upsampled to full size (nearest neighbour).
     pub fn generate(&self, z: Tensor<2>) -> Tensor<4> {
         match self {
             Generator::Gan(g) => g.forward(z),
             Generator::Pggan(g) => {
                 let [batch, latent] = z.dims();
-                g.forward(z.reshape([batch, latent, 1, 1]), g.full_depth())
+                let images = g.draw(z.reshape([batch, latent, 1, 1]));
+                upsample(images, 1 << (g.full_depth() - g.stage.depth))
             }
+        }
+    }
+
+    /// Where it stands in growing; `None` for a network that does not grow.
+    pub fn stage(&self) -> Option<Stage> {
+        match self {
+            Generator::Pggan(g) if g.can_grow() => Some(g.stage),
+            _ => None,
+        }
+    }
+
+    /// Moves a growing generator to `stage` (see [`PgGenerator::set_stage`]).
+    pub fn set_stage(&mut self, stage: Stage) {
+        if let Generator::Pggan(g) = self {
+            g.set_stage(stage);
+        }
+    }
+
+    /// The network without the layers of growing, as weights files hold it;
+    /// `None` while it is still growing.
+    pub fn grown(&self) -> Option<Generator> {
+        match self {
+            Generator::Gan(g) => Some(Generator::Gan(g.clone())),
+            Generator::Pggan(g) => g.grown().map(Generator::Pggan),
         }
     }
 }
@@ -464,14 +335,31 @@ impl Discriminator {
         }
     }
 
-    /// Full-size images to one logit per image, `[batch, 1]`.
+    /// Full-size images to one logit per image, `[batch, 1]`. A growing
+    /// discriminator also takes images at its stage's resolution, and
+    /// average-pools larger ones down to it.
     pub fn logits(&self, images: Tensor<4>) -> Tensor<2> {
         match self {
             Discriminator::Gan(d) => d.forward(images),
             Discriminator::Pggan(d) => {
                 let batch = images.dims()[0];
-                d.forward(images, d.full_depth()).reshape([batch, 1])
+                d.judge(images).reshape([batch, 1])
             }
+        }
+    }
+
+    /// Moves a growing discriminator to `stage`.
+    pub fn set_stage(&mut self, stage: Stage) {
+        if let Discriminator::Pggan(d) = self {
+            d.set_stage(stage);
+        }
+    }
+
+    /// The network without the layers of growing; `None` while growing.
+    pub fn grown(&self) -> Option<Discriminator> {
+        match self {
+            Discriminator::Gan(d) => Some(Discriminator::Gan(d.clone())),
+            Discriminator::Pggan(d) => d.grown().map(Discriminator::Pggan),
         }
     }
 }
