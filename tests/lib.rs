@@ -40,3 +40,36 @@ pub fn write_f32(path: &std::path::Path, values: &[f32]) {
 pub fn read_f32(path: &std::path::Path) -> Vec<f32> {
     std::fs::read(path).unwrap().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
 }
+
+/// The fuzzing targets' bodies, one place for the fuzzer (`fuzz/`) and for
+/// the `cargo test` that replays its corpus and crashes (`fuzz_replay.rs`).
+/// Each must return, whatever the bytes: an error is the right answer to a
+/// bad file, a panic or an abort is a bug.
+pub mod fuzzing {
+    use shared::burn::prelude::Device;
+    use shared::mnist;
+    use shared::weights::{self, Role};
+
+    /// The MNIST IDX decoder, gzip or raw, as an images file and as a labels file.
+    pub fn idx(data: &[u8]) {
+        let _ = mnist::decode_images("fuzzed-images", data);
+        let _ = mnist::decode_labels("fuzzed-labels", data);
+    }
+
+    /// A weights file loaded as a generator and as a discriminator.
+    pub fn weights(data: &[u8]) {
+        let device = Device::flex();
+        let _ = weights::load_generator(data, None, &device);
+        let _ = weights::load_discriminator(data, None, &device);
+    }
+
+    /// The header's JSON entry, parsed and checked, and the tensors it asks for.
+    pub fn header(data: &[u8]) {
+        let Ok(json) = std::str::from_utf8(data) else { return };
+        if let Ok(info) = weights::parse_info(json) {
+            for role in [Role::Generator, Role::Discriminator] {
+                let _ = weights::torch_tensors(&info.model, role);
+            }
+        }
+    }
+}

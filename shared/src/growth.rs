@@ -101,7 +101,8 @@ impl std::fmt::Display for Stage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let side = self.side();
         if self.is_fading() {
-            write!(f, "fading in {side}x{side} ({:.0} %)", 100.0 * self.alpha)
+            // Floored: a fade at 99.6 % is not done.
+            write!(f, "fading in {side}x{side} ({:.0} %)", (100.0 * self.alpha).floor())
         } else {
             write!(f, "{side}x{side}")
         }

@@ -132,8 +132,12 @@ pub enum WeightsError {
 
 /// Reads the header's [`WeightsInfo`] without touching the tensors.
 pub fn read_info(bytes: &[u8]) -> Result<WeightsInfo, WeightsError> {
-    let json = read_header_entry(bytes)?.ok_or(WeightsError::NoMetadata)?;
-    let info: WeightsInfo = serde_json::from_str(&json).map_err(|e| WeightsError::Metadata(e.to_string()))?;
+    parse_info(&read_header_entry(bytes)?.ok_or(WeightsError::NoMetadata)?)
+}
+
+/// Parses and checks the JSON of the header's [`METADATA_KEY`] entry.
+pub fn parse_info(json: &str) -> Result<WeightsInfo, WeightsError> {
+    let info: WeightsInfo = serde_json::from_str(json).map_err(|e| WeightsError::Metadata(e.to_string()))?;
     if info.format_version > FORMAT_VERSION {
         return Err(WeightsError::Version { found: info.format_version });
     }
