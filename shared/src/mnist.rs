@@ -160,7 +160,7 @@ fn parse_idx<'a>(
     let count = word(1);
     let data = &bytes[header..];
     // Checked: on wasm32 a count near 2^32 times 784 overflows usize.
-    let expected = count.checked_mul(item_shape.iter().product::<usize>()).unwrap_or(usize::MAX);
+    let expected = count.saturating_mul(item_shape.iter().product::<usize>());
     if data.len() != expected {
         return Err(MnistError::Length { file: file.into(), count, expected, found: data.len() });
     }
