@@ -191,10 +191,8 @@ impl GanTrainer {
     /// Moves growing models to the schedule's stage after `images` training
     /// images (nothing for models that do not grow).
     pub fn set_images_seen(&mut self, images: u64) {
-        let (Some(current), Some(stage)) = (self.stage(), self.scheduled_stage(images)) else {
-            return;
-        };
-        if stage != current {
+        let Some(stage) = self.scheduled_stage(images) else { return };
+        if Some(stage) != self.stage() {
             self.generator.set_stage(stage);
             self.discriminator.set_stage(stage);
             if let Some(average) = &mut self.average {

@@ -156,11 +156,11 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
             {
                 bar.suspend(|| println!("  {done} done after {} images; now {next}", progress.images));
                 let name = format!("step_{:07}_{}x{}.png", progress.step, done.side(), done.side());
-                let grid = generate_grid(&trainer.sampler(), &grid_noise, dim, side, &device)?;
+                let sampler = trainer.sampler();
+                let grid = generate_grid(&sampler, &grid_noise, dim, side, &device)?;
                 write_png(&run_dir.join("samples").join(&name), &grid, 2)?;
                 if let Some(evaluator) = &evaluator {
-                    let metrics =
-                        evaluator.generator(&trainer.sampler(), &config.model, config.eval_samples, config.seed)?;
+                    let metrics = evaluator.generator(&sampler, &config.model, config.eval_samples, config.seed)?;
                     bar.suspend(|| println!("  {}", metrics.summary()));
                     let epochs = progress.epoch as f64 + progress.batch as f64 / steps as f64;
                     metrics_log.append(progress.step, epochs, &metrics, collapse.is_some(), done.side())?;
