@@ -24,6 +24,15 @@ pub enum InitScheme {
     Dcgan,
 }
 
+impl std::fmt::Display for InitScheme {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Torch => "PyTorch's default",
+            Self::Dcgan => "DCGAN",
+        })
+    }
+}
+
 /// Draws layer weights from one seeded stream, in construction order.
 pub struct LayerInit<'a> {
     scheme: InitScheme,

@@ -242,6 +242,11 @@ pub struct SizedImages {
 }
 
 impl SizedImages {
+    /// The 8-bit pixels, image after image.
+    pub fn pixels(&self) -> &[u8] {
+        &self.pixels
+    }
+
     /// The images `indices` as a `[indices.len(), 1, side, side]` tensor in
     /// `[-1, 1]` on `device`.
     pub fn rows(&self, indices: &[u32], device: &Device) -> Tensor<4> {

@@ -28,6 +28,15 @@ pub enum LossKind {
     BceWithLogits,
 }
 
+impl std::fmt::Display for LossKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::SigmoidBce => "sigmoid + BCE",
+            Self::BceWithLogits => "BCE on logits",
+        })
+    }
+}
+
 /// Everything that decides how a run learns, besides the data and the model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -46,6 +46,9 @@ pub struct EvalArgs {
 struct Report {
     classifier_test_accuracy: f64,
     floor: Entry,
+    /// The floor of each other size the generators draw at: real digits
+    /// resized to it, as that generator's training data was.
+    resized_floors: Vec<Entry>,
     generators: Vec<Entry>,
 }
 
@@ -93,14 +96,25 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     println!("{}: {}", floor.what, floor.metrics.summary());
 
     let mut generators = Vec::new();
+    let mut resized_floors: Vec<(usize, Entry)> = Vec::new();
     for path in &args.weights {
         let started = Instant::now();
         let bytes = files::read(path)?;
         let (generator, info) = weights::load_generator(&bytes, None, &device)
             .with_context(|| format!("loading generator weights from {}", path.display()))?;
+        let side = info.model.image_size();
+        if side != SIDE && !resized_floors.iter().any(|(s, _)| *s == side) {
+            let resized = real.at_side(side);
+            let what = format!("floor: {FLOOR_IMAGES} real training images resized to {side}x{side}");
+            let entry = Entry::new(what, evaluator.images(resized.pixels(), side)?);
+            println!("{}: {}", entry.what, entry.metrics.summary());
+            resized_floors.push((side, entry));
+        }
         let metrics = evaluator.generator(&generator, &info.model, args.samples, args.seed)?;
-        let trained =
-            info.training.map(|t| format!(", {} epochs, {:?} init", t.epochs, t.recipe.init)).unwrap_or_default();
+        let trained = info
+            .training
+            .map(|t| format!(", {} epoch{}, {} init", t.epochs, if t.epochs == 1 { "" } else { "s" }, t.recipe.init))
+            .unwrap_or_default();
         println!(
             "{} ({}{trained}): {}  [{:.0} s]",
             path.display(),
@@ -112,7 +126,8 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
         generators.push(Entry::new(path.display().to_string(), metrics));
     }
     if let Some(json) = &args.json {
-        let report = Report { classifier_test_accuracy: evaluator.test_accuracy, floor, generators };
+        let resized_floors = resized_floors.into_iter().map(|(_, entry)| entry).collect();
+        let report = Report { classifier_test_accuracy: evaluator.test_accuracy, floor, resized_floors, generators };
         files::write_atomic(json, serde_json::to_string_pretty(&report)?.as_bytes())?;
         println!("wrote {}", json.display());
     }

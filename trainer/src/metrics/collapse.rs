@@ -93,7 +93,7 @@ mod tests {
     use super::*;
 
     fn metrics(histogram: [usize; 10]) -> Metrics {
-        Metrics { samples: histogram.iter().sum(), fid: 1.0, inception_score: 1.0, histogram }
+        Metrics { samples: histogram.iter().sum(), fid: 1.0, fid_matched: 1.0, inception_score: 1.0, histogram }
     }
 
     #[test]

@@ -116,8 +116,10 @@ pub(super) struct MetricsLog {
 
 impl MetricsLog {
     /// `side`: the resolution the generator drew at (below full size while
-    /// growing; its samples are upsampled to full size to be measured).
-    const HEADER: &str = "step,epoch,fid,inception_score,coverage,collapsed,d0,d1,d2,d3,d4,d5,d6,d7,d8,d9,side";
+    /// growing; its samples are upsampled to full size to be measured);
+    /// `fid_matched`: see [`Metrics::fid_matched`].
+    const HEADER: &str =
+        "step,epoch,fid,inception_score,coverage,collapsed,d0,d1,d2,d3,d4,d5,d6,d7,d8,d9,side,fid_matched";
 
     pub(super) fn open(path: &Path, steps: u64) -> anyhow::Result<Self> {
         Ok(Self { file: reopen_csv(path, Self::HEADER, steps)? })
@@ -136,11 +138,12 @@ impl MetricsLog {
         let digits = m.histogram.map(|c| c.to_string()).join(",");
         writeln!(
             self.file,
-            "{step},{epoch:.3},{},{},{},{},{digits},{side}",
+            "{step},{epoch:.3},{},{},{},{},{digits},{side},{}",
             m.fid,
             m.inception_score,
             m.coverage(),
-            collapsed as u8
+            collapsed as u8,
+            m.fid_matched
         )?;
         Ok(self.file.flush()?)
     }

@@ -86,7 +86,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
 
     println!("device: {}", selected.description);
     println!(
-        "model: {kind} ({side}x{side}), recipe: {:?} init, {:?} loss, real label {}, lr {}, {}",
+        "model: {kind} ({side}x{side}), recipe: {} init, {} loss, real label {}, lr {}, {}",
         config.recipe.init,
         config.recipe.loss,
         config.recipe.real_label,
