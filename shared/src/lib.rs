@@ -7,6 +7,7 @@
 pub mod activation;
 pub mod conv;
 pub mod ema;
+pub mod epochs;
 pub mod growth;
 pub mod image;
 pub mod init;

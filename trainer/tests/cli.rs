@@ -75,7 +75,8 @@ fn train_then_sample() {
         std::fs::read_to_string(run.join("metrics.csv")).unwrap().lines().map(String::from).collect();
     assert_eq!(metrics.len(), 2, "{metrics:?}");
     let row: Vec<f64> = metrics[1].split(',').map(|v| v.parse().unwrap()).collect();
-    assert_eq!((row.len(), row[0], row[16]), (17, 3.0, 28.0), "{row:?}");
+    assert_eq!((row.len(), row[0], row[16]), (18, 3.0, 28.0), "{row:?}");
+    assert_eq!(row[17], row[2], "at 28x28 the matched FID is the plain one");
     assert!(row[2].is_finite() && row[2] > 0.0, "FID {}", row[2]);
     assert_eq!(row[6..16].iter().sum::<f64>(), 200.0, "the digit counts add up to the samples");
     assert_eq!(png_size(&run.join("curves.png")), (900, 640));

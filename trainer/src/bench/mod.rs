@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use clap::Args;
+use shared::epochs::Epochs;
 use shared::latent::{self, stream};
 use shared::mnist::Split;
 use shared::{GanTrainer, ModelConfig, ModelKind, Recipe, train};
@@ -62,12 +63,12 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
         let images = dataset.images.at_side(config.image_size());
         let mut trainer = GanTrainer::new(&config, Recipe::stable(), 0, &device);
         let mut rng = latent::rng(0, stream::TRAIN_NOISE);
-        let order = latent::epoch_order(0, 0, dataset.images.count);
+        let mut epochs = Epochs::new(0, dataset.images.count, args.batch_size, 0, 0);
         let dim = config.latent_dim();
         let mut times = Vec::with_capacity(steps);
-        for (i, batch) in order.chunks_exact(args.batch_size).cycle().take(warmup + steps).enumerate() {
+        for i in 0..warmup + steps {
             let start = Instant::now();
-            let (real, z) = train::batch(&images, batch, &mut rng, dim, &device);
+            let (real, z) = train::batch(&images, epochs.next_batch(), &mut rng, dim, &device);
             let losses = trainer.step(real, z).stacked();
             // Reading the losses waits for the step to finish on any device.
             let values = losses.into_data();

@@ -9,30 +9,33 @@
 
 mod checkpoint;
 mod config;
+mod export;
 mod folder;
 mod logs;
 
 pub use config::TrainArgs;
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
+use shared::epochs::Epochs;
 use shared::growth::Schedule;
+use shared::latent::ChaCha8Rng;
 use shared::latent::{self, stream};
-use shared::mnist::Split;
-use shared::weights::{self, Precision, TrainingFacts};
-use shared::{GanTrainer, ModelConfig};
+use shared::mnist::{SizedImages, Split};
+use shared::{GanTrainer, Generator, ModelConfig};
 
 use crate::backend;
 use crate::metrics::collapse::{self, Collapse};
+use crate::metrics::{Evaluator, Metrics};
 use crate::sample::{generate_grid, write_png};
 use crate::{DataArgs, data, evaluate, fault, files};
 use checkpoint::Progress;
-use config::{default_export, new_config, resumed};
-use folder::{GOOD_CHECKPOINT, checkpoint_path, plot_curves, read_collapse, record_collapse};
+use config::{RunConfig, new_config, resumed};
+use folder::{checkpoint_path, plot_curves, read_collapse, record_collapse};
 use logs::{LossLog, MetricsLog};
 
 const GRID_SAMPLES: usize = 64;
@@ -41,50 +44,277 @@ const READBACK_EVERY: u64 = 20;
 /// Training time between checkpoints within an epoch, unless `--checkpoint-every` says.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(300);
 
-/// Steps in one epoch: the last, partial batch is kept, as PyTorch's DataLoader does.
-fn steps_per_epoch(n: usize, batch_size: usize) -> usize {
-    n.div_ceil(batch_size)
+pub fn train(args: TrainArgs) -> anyhow::Result<()> {
+    let mut run = Run::open(&args)?;
+    let stopped_early = run.train()?;
+    run.finish(stopped_early)
 }
 
-pub fn train(args: TrainArgs) -> anyhow::Result<()> {
-    let selected = backend::select(args.backend)?;
-    let device = selected.device.clone();
+/// A run in progress: its settings, models and position, and its folder's logs.
+struct Run {
+    config: RunConfig,
+    run_dir: PathBuf,
+    device: Device,
+    progress: Progress,
+    noise_rng: ChaCha8Rng,
+    trainer: GanTrainer,
+    images: SizedImages,
+    epochs: Epochs,
+    log: LossLog,
+    metrics_log: MetricsLog,
+    collapse: Option<Collapse>,
+    evaluator: Option<Evaluator>,
+    /// The latents of every sample grid.
+    grid_noise: Vec<f32>,
+    started: Instant,
+    last_save: Instant,
+}
 
-    // A fresh run, or the one in --resume's folder.
-    let (config, run_dir, mut progress, mut noise_rng, mut trainer) = match &args.resume {
-        Some(run_dir) => {
-            let restored = checkpoint::load(&checkpoint_path(run_dir), &device)
-                .with_context(|| format!("resuming {}", run_dir.display()))?;
-            let config = resumed(restored.config, &args);
-            println!(
-                "resuming {} at epoch {}, batch {} (step {})",
-                run_dir.display(),
-                restored.progress.epoch + 1,
-                restored.progress.batch,
-                restored.progress.step
-            );
-            (config, run_dir.clone(), restored.progress, restored.noise_rng, restored.trainer)
-        }
-        None => {
-            let (config, run_dir) = new_config(&args)?;
-            if checkpoint_path(&run_dir).exists() {
-                bail!(
-                    "{} already holds a run; continue it with --resume {} or choose another --run-dir",
+impl Run {
+    /// A fresh run, or the one in --resume's folder, with its folder ready.
+    fn open(args: &TrainArgs) -> anyhow::Result<Self> {
+        let selected = backend::select(args.backend)?;
+        let device = selected.device.clone();
+        let (config, run_dir, progress, noise_rng, trainer) = match &args.resume {
+            Some(run_dir) => {
+                let restored = checkpoint::load(&checkpoint_path(run_dir), &device)
+                    .with_context(|| format!("resuming {}", run_dir.display()))?;
+                let config = resumed(restored.config, args);
+                println!(
+                    "resuming {} at epoch {}, batch {} (step {})",
                     run_dir.display(),
-                    run_dir.display()
+                    restored.progress.epoch + 1,
+                    restored.progress.batch,
+                    restored.progress.step
                 );
+                (config, run_dir.clone(), restored.progress, restored.noise_rng, restored.trainer)
             }
-            let trainer = GanTrainer::new(&config.model, config.recipe.clone(), config.seed, &device);
-            let progress = Progress::default();
-            let rng = latent::rng(config.seed, stream::TRAIN_NOISE);
-            (config, run_dir, progress, rng, trainer)
+            None => {
+                let (config, run_dir) = new_config(args)?;
+                if checkpoint_path(&run_dir).exists() {
+                    bail!(
+                        "{} already holds a run; continue it with --resume {} or choose another --run-dir",
+                        run_dir.display(),
+                        run_dir.display()
+                    );
+                }
+                let trainer = GanTrainer::new(&config.model, config.recipe.clone(), config.seed, &device);
+                let rng = latent::rng(config.seed, stream::TRAIN_NOISE);
+                (config, run_dir, Progress::default(), rng, trainer)
+            }
+        };
+        println!("device: {}", selected.description);
+        describe(&config);
+        let dataset = data::load(&config.data_dir, Split::Train)
+            .with_context(|| format!("loading MNIST from {}", config.data_dir.display()))?;
+        let n = dataset.images.count;
+        let epochs = Epochs::new(config.seed, n, config.batch_size, progress.epoch, progress.batch);
+        println!(
+            "data: {n} MNIST training images from {}, {} steps of {} per epoch",
+            config.data_dir.display(),
+            epochs.steps_per_epoch(),
+            config.batch_size
+        );
+
+        // Nothing is written before everything above has succeeded.
+        std::fs::create_dir_all(run_dir.join("samples"))
+            .with_context(|| format!("cannot create run folder {}", run_dir.display()))?;
+        files::write_atomic(&run_dir.join("config.json"), serde_json::to_string_pretty(&config)?.as_bytes())?;
+        let evaluator = match config.eval_every {
+            0 => None,
+            _ => Some(evaluate::evaluator(None, &DataArgs { data_dir: Some(config.data_dir.clone()) }, &device)?),
+        };
+        println!(
+            "run folder: {} (config.json, losses.csv, metrics.csv, curves.png, samples/, checkpoint.mpk)",
+            run_dir.display()
+        );
+        let now = Instant::now();
+        Ok(Self {
+            images: dataset.images.at_side(config.model.image_size()),
+            epochs,
+            log: LossLog::open(&run_dir.join("losses.csv"), progress.step)?,
+            metrics_log: MetricsLog::open(&run_dir.join("metrics.csv"), progress.step)?,
+            collapse: read_collapse(&run_dir, progress.step)?,
+            evaluator,
+            grid_noise: latent::noise(config.seed, GRID_SAMPLES, config.model.latent_dim()),
+            started: now,
+            last_save: now,
+            config,
+            run_dir,
+            device,
+            progress,
+            noise_rng,
+            trainer,
+        })
+    }
+
+    /// Trains the planned epochs, or until --max-steps; true if it stopped early.
+    fn train(&mut self) -> anyhow::Result<bool> {
+        while self.progress.epoch < self.config.epochs {
+            let stopped_early = self.train_epoch()?;
+            self.end_epoch(stopped_early)?;
+            if stopped_early {
+                return Ok(true);
+            }
         }
-    };
+        Ok(false)
+    }
+
+    /// The rest of the current epoch; true if --max-steps stopped it early.
+    fn train_epoch(&mut self) -> anyhow::Result<bool> {
+        let steps = self.epochs.steps_per_epoch();
+        let bar = epoch_bar(steps as u64, self.progress.epoch, self.config.epochs);
+        bar.set_position(self.progress.batch as u64);
+        let mut pending = Vec::new();
+        let dim = self.config.model.latent_dim();
+        while self.progress.batch < steps {
+            let batch = self.epochs.next_batch();
+            self.progress.images += batch.len() as u64;
+            let (real, z) = shared::train::batch(&self.images, batch, &mut self.noise_rng, dim, &self.device);
+            pending.push(self.trainer.step(real, z).stacked());
+            self.progress.batch += 1;
+            self.progress.step += 1;
+            bar.inc(1);
+            self.end_phase_if_due(&bar)?;
+            self.trainer.set_images_seen(self.progress.images);
+            let stop = self.config.max_steps.is_some_and(|m| self.progress.step >= m);
+            // Within the epoch (its end saves one anyway), so that a killed run loses little.
+            let checkpoint_now = self.progress.batch < steps
+                && !stop
+                && match self.config.checkpoint_every {
+                    Some(every) => self.progress.step.is_multiple_of(every),
+                    None => {
+                        self.progress.step.is_multiple_of(READBACK_EVERY)
+                            && self.last_save.elapsed() >= CHECKPOINT_INTERVAL
+                    }
+                };
+            // Read back on step numbers, not on what is pending, so that a
+            // resumed run checks for collapse at the very steps it would have.
+            if self.progress.step.is_multiple_of(READBACK_EVERY)
+                || self.progress.batch == steps
+                || stop
+                || checkpoint_now
+            {
+                self.read_back(&bar, std::mem::take(&mut pending))?;
+            }
+            if checkpoint_now {
+                self.save_checkpoint()?;
+            }
+            fault::point("step");
+            if stop {
+                bar.finish_and_clear();
+                return Ok(self.progress.batch < steps || self.progress.epoch + 1 < self.config.epochs);
+            }
+        }
+        bar.finish_and_clear();
+        Ok(false)
+    }
+
+    /// Logs the pending steps' losses, shows the last, and watches for collapse.
+    fn read_back(&mut self, bar: &ProgressBar, pending: Vec<Tensor<1>>) -> anyhow::Result<()> {
+        let last = self.log.append(self.progress.epoch, self.progress.step, pending)?;
+        let stage = self.trainer.stage().map(|s| format!("{s}  ")).unwrap_or_default();
+        bar.set_message(format!(
+            "{stage}D {:.3}  G {:.3}  D(x) {:.2}  D(G(z)) {:.2}",
+            last[0], last[1], last[2], last[3]
+        ));
+        if let (None, Some(sign)) = (&self.collapse, self.log.window_means().and_then(collapse::check_losses)) {
+            self.collapse = Some(bar.suspend(|| record_collapse(&self.run_dir, &self.progress, sign))?);
+        }
+        Ok(())
+    }
+
+    /// Growing: a phase that ends is shown and measured at the resolution it trained.
+    fn end_phase_if_due(&mut self, bar: &ProgressBar) -> anyhow::Result<()> {
+        let (Some(done), Some(next)) = (self.trainer.stage(), self.trainer.scheduled_stage(self.progress.images))
+        else {
+            return Ok(());
+        };
+        if done.phase() == next.phase() {
+            return Ok(());
+        }
+        bar.suspend(|| println!("  {done} done after {} images; now {next}", self.progress.images));
+        let name = format!("step_{:07}_{}x{}.png", self.progress.step, done.side(), done.side());
+        let sampler = self.trainer.sampler();
+        self.write_grid(&sampler, &name)?;
+        if let Some(metrics) = self.measure(&sampler)? {
+            bar.suspend(|| println!("  {}", metrics.summary()));
+            self.log_metrics(&metrics, done.side())?;
+        }
+        Ok(())
+    }
+
+    /// The epoch's line, grid, measurement and checkpoint.
+    fn end_epoch(&mut self, stopped_early: bool) -> anyhow::Result<()> {
+        // One line per epoch, also where no progress bar is drawn (logs, CI).
+        let [d, g, d_real, d_fake] = self.log.take_means();
+        let stage = self.trainer.stage().map(|s| format!(", at {s}")).unwrap_or_default();
+        println!(
+            "epoch {}/{}: D {d:.3}  G {g:.3}  D(x) {d_real:.2}  D(G(z)) {d_fake:.2}  ({:.0} s elapsed{stage})",
+            self.progress.epoch + 1,
+            self.config.epochs,
+            self.started.elapsed().as_secs_f64()
+        );
+        let epoch_done = self.progress.batch == self.epochs.steps_per_epoch();
+        if epoch_done {
+            self.progress.epoch += 1;
+            self.progress.batch = 0;
+        }
+        let epoch = self.progress.epoch;
+        let last_epoch = epoch == self.config.epochs;
+        let sampler = self.trainer.sampler();
+        if epoch_done && (epoch.is_multiple_of(self.config.sample_every) || last_epoch) || stopped_early {
+            self.write_grid(&sampler, &format!("epoch_{epoch:03}.png"))?;
+        }
+        let every = self.config.eval_every;
+        if epoch_done && every > 0 && (epoch.is_multiple_of(every) || last_epoch) || stopped_early {
+            let measured = Instant::now();
+            if let Some(metrics) = self.measure(&sampler)? {
+                println!("  {}  ({:.1} s)", metrics.summary(), measured.elapsed().as_secs_f64());
+                // Digits are judged on whole epochs only: a short try's are not yet formed.
+                let sign = epoch_done.then(|| collapse::check_metrics(&metrics, epoch)).flatten();
+                if let (None, Some(sign)) = (&self.collapse, sign) {
+                    self.collapse = Some(record_collapse(&self.run_dir, &self.progress, sign)?);
+                }
+                let side = self.trainer.stage().map_or(self.config.model.image_size(), |s| s.side());
+                self.log_metrics(&metrics, side)?;
+            }
+        }
+        self.save_checkpoint()?;
+        plot_curves(&self.run_dir, &self.config, self.collapse.as_ref())
+    }
+
+    fn write_grid(&self, sampler: &Generator, name: &str) -> anyhow::Result<()> {
+        let (dim, side) = (self.config.model.latent_dim(), self.config.model.image_size());
+        let grid = generate_grid(sampler, &self.grid_noise, dim, side, &self.device)?;
+        write_png(&self.run_dir.join("samples").join(name), &grid, 2)
+    }
+
+    /// FID, IS and coverage of `sampler`, if the run measures.
+    fn measure(&self, sampler: &Generator) -> anyhow::Result<Option<Metrics>> {
+        let Some(evaluator) = &self.evaluator else { return Ok(None) };
+        Ok(Some(evaluator.generator(sampler, &self.config.model, self.config.eval_samples, self.config.seed)?))
+    }
+
+    /// A row of `metrics.csv` for a generator drawing at `side` pixels.
+    fn log_metrics(&mut self, metrics: &Metrics, side: usize) -> anyhow::Result<()> {
+        let epochs = self.progress.epoch as f64 + self.progress.batch as f64 / self.epochs.steps_per_epoch() as f64;
+        self.metrics_log.append(self.progress.step, epochs, metrics, self.collapse.is_some(), side)
+    }
+
+    fn save_checkpoint(&mut self) -> anyhow::Result<()> {
+        self.log.flush()?;
+        let path = checkpoint_path(&self.run_dir);
+        checkpoint::save(&path, &self.config, &self.progress, &self.noise_rng, &self.trainer)?;
+        self.last_save = Instant::now();
+        Ok(())
+    }
+}
+
+/// The model, recipe and schedule, in a few lines.
+fn describe(config: &RunConfig) {
     let kind = config.model.kind();
     let side = config.model.image_size();
-    let dim = config.model.latent_dim();
-
-    println!("device: {}", selected.description);
     println!(
         "model: {kind} ({side}x{side}), recipe: {} init, {} loss, real label {}, lr {}, {}",
         config.recipe.init,
@@ -105,224 +335,6 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
              each resolution then trains {stable_images}; full size after {grown} images"
         );
     }
-    let dataset = data::load(&config.data_dir, Split::Train)
-        .with_context(|| format!("loading MNIST from {}", config.data_dir.display()))?;
-    let n = dataset.images.count;
-    let images = dataset.images.at_side(side);
-    let steps = steps_per_epoch(n, config.batch_size);
-    println!(
-        "data: {n} MNIST training images from {}, {steps} steps of {} per epoch",
-        config.data_dir.display(),
-        config.batch_size
-    );
-
-    // Nothing is written before everything above has succeeded.
-    std::fs::create_dir_all(run_dir.join("samples"))
-        .with_context(|| format!("cannot create run folder {}", run_dir.display()))?;
-    files::write_atomic(&run_dir.join("config.json"), serde_json::to_string_pretty(&config)?.as_bytes())?;
-    let mut log = LossLog::open(&run_dir.join("losses.csv"), progress.step)?;
-    let mut metrics_log = MetricsLog::open(&run_dir.join("metrics.csv"), progress.step)?;
-    let mut collapse = read_collapse(&run_dir, progress.step)?;
-    let evaluator = match config.eval_every {
-        0 => None,
-        _ => Some(evaluate::evaluator(None, &DataArgs { data_dir: Some(config.data_dir.clone()) }, &device)?),
-    };
-    println!(
-        "run folder: {} (config.json, losses.csv, metrics.csv, curves.png, samples/, checkpoint.mpk)",
-        run_dir.display()
-    );
-    let grid_noise = latent::noise(config.seed, GRID_SAMPLES, dim);
-
-    let started = Instant::now();
-    let mut last_save = started;
-    let mut stopped_early = false;
-    while progress.epoch < config.epochs {
-        let order = latent::epoch_order(config.seed, progress.epoch, n);
-        let bar = epoch_bar(steps as u64, progress.epoch, config.epochs);
-        bar.set_position(progress.batch as u64);
-        let mut pending = Vec::new();
-        while progress.batch < steps {
-            let start = progress.batch * config.batch_size;
-            let batch = &order[start..(start + config.batch_size).min(n)];
-            let (real, z) = shared::train::batch(&images, batch, &mut noise_rng, dim, &device);
-            pending.push(trainer.step(real, z).stacked());
-            progress.batch += 1;
-            progress.step += 1;
-            progress.images += batch.len() as u64;
-            bar.inc(1);
-            // Growing: a phase that ends is shown and measured at the resolution it trained.
-            if let (Some(done), Some(next)) = (trainer.stage(), trainer.scheduled_stage(progress.images))
-                && done.phase() != next.phase()
-            {
-                bar.suspend(|| println!("  {done} done after {} images; now {next}", progress.images));
-                let name = format!("step_{:07}_{}x{}.png", progress.step, done.side(), done.side());
-                let sampler = trainer.sampler();
-                let grid = generate_grid(&sampler, &grid_noise, dim, side, &device)?;
-                write_png(&run_dir.join("samples").join(&name), &grid, 2)?;
-                if let Some(evaluator) = &evaluator {
-                    let metrics = evaluator.generator(&sampler, &config.model, config.eval_samples, config.seed)?;
-                    bar.suspend(|| println!("  {}", metrics.summary()));
-                    let epochs = progress.epoch as f64 + progress.batch as f64 / steps as f64;
-                    metrics_log.append(progress.step, epochs, &metrics, collapse.is_some(), done.side())?;
-                }
-            }
-            trainer.set_images_seen(progress.images);
-            let stop = config.max_steps.is_some_and(|m| progress.step >= m);
-            // Within the epoch (its end saves one anyway), so that a killed run loses little.
-            let checkpoint_now = progress.batch < steps
-                && !stop
-                && match config.checkpoint_every {
-                    Some(every) => progress.step.is_multiple_of(every),
-                    None => progress.step.is_multiple_of(READBACK_EVERY) && last_save.elapsed() >= CHECKPOINT_INTERVAL,
-                };
-            // Read back on step numbers, not on what is pending, so that a
-            // resumed run checks for collapse at the very steps it would have.
-            if progress.step.is_multiple_of(READBACK_EVERY) || progress.batch == steps || stop || checkpoint_now {
-                let last = log.append(progress.epoch, progress.step, std::mem::take(&mut pending))?;
-                let stage = trainer.stage().map(|s| format!("{s}  ")).unwrap_or_default();
-                bar.set_message(format!(
-                    "{stage}D {:.3}  G {:.3}  D(x) {:.2}  D(G(z)) {:.2}",
-                    last[0], last[1], last[2], last[3]
-                ));
-                if let (None, Some(sign)) = (&collapse, log.window_means().and_then(collapse::check_losses)) {
-                    collapse = Some(bar.suspend(|| record_collapse(&run_dir, &progress, sign))?);
-                }
-            }
-            if checkpoint_now {
-                log.flush()?;
-                checkpoint::save(&checkpoint_path(&run_dir), &config, &progress, &noise_rng, &trainer)?;
-                last_save = Instant::now();
-            }
-            fault::point("step");
-            if stop {
-                stopped_early = progress.batch < steps || progress.epoch + 1 < config.epochs;
-                break;
-            }
-        }
-        bar.finish_and_clear();
-        // One line per epoch, also where no progress bar is drawn (logs, CI).
-        let [d, g, d_real, d_fake] = log.take_means();
-        let stage = trainer.stage().map(|s| format!(", at {s}")).unwrap_or_default();
-        println!(
-            "epoch {}/{}: D {d:.3}  G {g:.3}  D(x) {d_real:.2}  D(G(z)) {d_fake:.2}  ({:.0} s elapsed{stage})",
-            progress.epoch + 1,
-            config.epochs,
-            started.elapsed().as_secs_f64()
-        );
-        let epoch_done = progress.batch == steps;
-        if epoch_done {
-            progress.epoch += 1;
-            progress.batch = 0;
-        }
-        let last_epoch = progress.epoch == config.epochs;
-        if epoch_done && (progress.epoch % config.sample_every == 0 || last_epoch) || stopped_early {
-            let name = format!("epoch_{:03}.png", progress.epoch);
-            let grid = generate_grid(&trainer.sampler(), &grid_noise, dim, side, &device)?;
-            write_png(&run_dir.join("samples").join(&name), &grid, 2)?;
-        }
-        let due = |every: usize| every > 0 && (progress.epoch % every == 0 || last_epoch);
-        if let Some(evaluator) = evaluator.as_ref().filter(|_| epoch_done && due(config.eval_every) || stopped_early) {
-            let measured = Instant::now();
-            let metrics = evaluator.generator(&trainer.sampler(), &config.model, config.eval_samples, config.seed)?;
-            println!("  {}  ({:.1} s)", metrics.summary(), measured.elapsed().as_secs_f64());
-            // Digits are judged on whole epochs only: a short try's are not yet formed.
-            let sign = epoch_done.then(|| collapse::check_metrics(&metrics, progress.epoch)).flatten();
-            if let (None, Some(sign)) = (&collapse, sign) {
-                collapse = Some(record_collapse(&run_dir, &progress, sign)?);
-            }
-            let epochs = progress.epoch as f64 + progress.batch as f64 / steps as f64;
-            let measured_side = trainer.stage().map_or(side, |s| s.side());
-            metrics_log.append(progress.step, epochs, &metrics, collapse.is_some(), measured_side)?;
-        }
-        log.flush()?;
-        checkpoint::save(&checkpoint_path(&run_dir), &config, &progress, &noise_rng, &trainer)?;
-        last_save = Instant::now();
-        plot_curves(&run_dir, &config, collapse.as_ref())?;
-        if stopped_early {
-            break;
-        }
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-
-    let facts = TrainingFacts {
-        recipe: config.recipe.clone(),
-        seed: config.seed,
-        batch_size: config.batch_size,
-        epochs: progress.epoch,
-        steps: progress.step,
-    };
-    if let Some(stage) = trainer.stage().filter(|_| trainer.generator.grown().is_none()) {
-        println!(
-            "stopped after {} steps while growing, at {stage}: weights files hold fully grown networks only, \
-             so none were written; continue with --resume {} --epochs N",
-            progress.step,
-            run_dir.display()
-        );
-        return Ok(());
-    }
-    // The moving average, if the recipe keeps one: what the grids and metrics showed.
-    let generator = weights::save_generator(&trainer.sampler(), &config.model, Some(facts.clone()), Precision::F32)?;
-    let discriminator = weights::save_discriminator(&trainer.discriminator.valid(), &config.model, Precision::F32)?;
-    files::write_atomic(&run_dir.join("generator.safetensors"), &generator)?;
-    files::write_atomic(&run_dir.join("discriminator.safetensors"), &discriminator)?;
-    println!(
-        "{} after {} steps ({:.1} epochs) in {elapsed:.0} s; weights in {}",
-        if stopped_early { "stopped" } else { "done" },
-        progress.step,
-        progress.step as f64 / steps as f64,
-        run_dir.join("generator.safetensors").display()
-    );
-    match &config.export {
-        // A short try never replaces the demo's weights, which someone trained for hours.
-        Some(export) if stopped_early && *export == default_export(kind) => println!(
-            "not exported: a --max-steps try never replaces {}; pass --export FILE to keep its generator",
-            export.display()
-        ),
-        Some(export) => export_generator(export, &run_dir, &device, trainer, collapse.as_ref(), &config.model, facts)?,
-        None => {}
-    }
-    Ok(())
-}
-
-/// Copies the final generator (f16) and its discriminator where the web demo
-/// finds them; after a collapse, those of the last good checkpoint.
-fn export_generator(
-    export: &Path,
-    run_dir: &Path,
-    device: &Device,
-    trainer: GanTrainer,
-    collapse: Option<&Collapse>,
-    model: &ModelConfig,
-    facts: TrainingFacts,
-) -> anyhow::Result<()> {
-    // A collapsed generator is not worth shipping: export the last good one.
-    let good = run_dir.join(GOOD_CHECKPOINT);
-    let (exported, facts) = match collapse {
-        Some(c) if good.exists() => {
-            let restored = checkpoint::load(&good, device)?;
-            println!(
-                "the run collapsed at epoch {}: exporting the models of epoch {} instead",
-                c.epoch, restored.progress.epoch
-            );
-            let facts = TrainingFacts { epochs: restored.progress.epoch, steps: restored.progress.step, ..facts };
-            (restored.trainer, facts)
-        }
-        _ => (trainer, facts),
-    };
-    // Half the download for the web page; BatchNorm statistics stay f32.
-    // The discriminator goes beside it, for fine-tuning in the page.
-    let half = weights::save_generator(&exported.sampler(), model, Some(facts), Precision::F16)?;
-    let half_d = weights::save_discriminator(&exported.discriminator.valid(), model, Precision::F16)?;
-    let name = export.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let export_d = export.with_file_name(weights::discriminator_file_name(&name));
-    files::write_atomic(export, &half)?;
-    files::write_atomic(&export_d, &half_d)?;
-    println!(
-        "exported the generator (f16) for the web demo to {}, its discriminator to {}",
-        export.display(),
-        export_d.display()
-    );
-    Ok(())
 }
 
 fn epoch_bar(steps: u64, epoch: usize, epochs: usize) -> ProgressBar {
