@@ -25,6 +25,7 @@ use burn::store::{
 use burn::tensor::DType;
 use serde::{Deserialize, Serialize};
 
+use crate::growth::Schedule;
 use crate::models::{Discriminator, Generator, ModelConfig, ModelKind};
 use crate::train::Recipe;
 
@@ -69,6 +70,40 @@ pub struct TrainingFacts {
     pub batch_size: usize,
     pub epochs: usize,
     pub steps: u64,
+}
+
+impl TrainingFacts {
+    /// For people: `7 epochs (6,566 steps of 64), grown from 4x4`.
+    pub fn summary(&self) -> String {
+        let plural = |n: u64, word: &str| format!("{} {word}{}", thousands(n), if n == 1 { "" } else { "s" });
+        let how = match self.recipe.schedule {
+            Schedule::Fixed => "at full size throughout".to_string(),
+            Schedule::Progressive { fade_images, stable_images } => format!(
+                "grown from 4x4 ({} images per fade-in, {} per resolution)",
+                thousands(fade_images),
+                thousands(stable_images)
+            ),
+        };
+        format!(
+            "{} ({} of {}), {how}",
+            plural(self.epochs as u64, "epoch"),
+            plural(self.steps, "step"),
+            self.batch_size
+        )
+    }
+}
+
+/// `28140` as `28,140`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// What the header says about the weights.

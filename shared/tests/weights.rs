@@ -307,3 +307,18 @@ fn the_expected_tensors_are_those_a_saved_file_holds() {
         assert_eq!(total as u64, config.parameter_count(), "{kind}: parameter_count counts every tensor");
     }
 }
+
+#[test]
+fn training_facts_read_as_words() {
+    let facts = weights::TrainingFacts { recipe: Recipe::stable(), seed: 0, batch_size: 64, epochs: 30, steps: 28_140 };
+    assert_eq!(facts.summary(), "30 epochs (28,140 steps of 64), at full size throughout");
+    let grown = Recipe {
+        schedule: shared::growth::Schedule::Progressive { fade_images: 15_000, stable_images: 1_000_000 },
+        ..Recipe::stable()
+    };
+    let facts = weights::TrainingFacts { recipe: grown, seed: 0, batch_size: 16, epochs: 1, steps: 1 };
+    assert_eq!(
+        facts.summary(),
+        "1 epoch (1 step of 16), grown from 4x4 (15,000 images per fade-in, 1,000,000 per resolution)"
+    );
+}

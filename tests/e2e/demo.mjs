@@ -227,6 +227,11 @@ for (const mode of ['webgpu', 'cpu']) {
         generation = Number(d.generation);
       }
       const side = SIDES[model];
+      // The shipped weights' header facts, in words.
+      const originText = await page.textContent('#origin');
+      const how = model === 'gan' ? 'at full size throughout' : 'grown from 4x4';
+      check(/\d+ epochs \([\d,]+ steps of \d+\)/.test(originText) && originText.includes(how),
+        `${mode}/${model}: the page shows the shipped weights' training ("${originText}")`);
       const first = await canvasPixels(page);
       check(first.width === 8 * side + 9 * GAP, `${mode}/${model}: canvas is ${first.width} px wide`);
       const digits = tiles(first, side);
@@ -405,11 +410,24 @@ for (const mode of ['webgpu', 'cpu']) {
     check(d.trainstate === 'finished' && finite(d.trainloss), `fine-tune: 10 steps from the shipped weights (D G = ${d.trainloss})`);
     const tuned = plausible(tiles(await canvasPixels(page, 'train-digits'), 28), 28);
     check(tuned.ok, `fine-tune: the preview still shows digits ${tuned.stats}`);
-    // Only the GAN's discriminator ships: choosing the PGGAN means from scratch.
-    await page.selectOption('#train-from', 'shipped');
+    // The PGGAN grows from 4x4 when trained from scratch (the choice applies only then).
     await page.selectOption('#train-model', 'pggan');
-    check(await page.inputValue('#train-from') === 'scratch' && await page.$eval('#train-from-shipped', (o) => o.disabled),
-      'the PGGAN trains from scratch only');
+    await page.selectOption('#train-from', 'shipped');
+    check(await page.isDisabled('#train-schedule'), 'the PGGAN from the shipped weights is fully grown: no growing choice');
+    await page.selectOption('#train-from', 'scratch');
+    check(!(await page.isDisabled('#train-schedule')) && await page.inputValue('#train-schedule') === 'progressive',
+      'the PGGAN from scratch grows by default');
+    // 100 steps of 64: 4x4 for 5,000 images, then fading in 8x8.
+    d = await train(page, { steps: 100, batch: 64 });
+    const grownText = await page.textContent('#train-status');
+    check(d.trainstate === 'finished' && finite(d.trainloss) && (d.trainstage || '').startsWith('fading in 8x8')
+      && grownText.includes('at fading in 8x8'),
+      `progressive PGGAN: 100 steps from 4x4 reach ${d.trainstage} ("${grownText}", ${d.wall_ms} ms)`);
+    report.training.pggan_progressive = { steps: 100, batch: 64, stage: d.trainstage, wall_ms: d.wall_ms };
+    // Its shipped discriminator makes fine-tuning possible: 2 steps of 8.
+    d = await train(page, { steps: 2, batch: 8, from: 'shipped', lr: '0.00005' });
+    check(d.trainstate === 'finished' && finite(d.trainloss) && !d.trainstage,
+      `fine-tune the PGGAN: 2 steps from the shipped pair at full size (D G = ${d.trainloss})`);
     await page.selectOption('#train-model', 'gan');
     // Bad settings are refused with the reason.
     await page.fill('#train-batch', '0');

@@ -4,7 +4,7 @@
 
 use burn::prelude::*;
 use shared::image::{GRID_GAP, Gray, grid, to_pixels};
-use shared::weights::{self, MAX_WEIGHTS_BYTES, Role, WeightsError, WeightsInfo};
+use shared::weights::{self, MAX_WEIGHTS_BYTES, Role, TrainingFacts, WeightsError, WeightsInfo};
 use shared::{Discriminator, Generator, ModelConfig, ModelKind, latent};
 
 /// Digits in the grid, and per row.
@@ -57,9 +57,13 @@ impl Origin {
         }
     }
 
-    pub fn describe(&self, kind: ModelKind) -> String {
+    /// Where the weights come from, with what their header says of their training.
+    pub fn describe(&self, kind: ModelKind, facts: Option<&TrainingFacts>) -> String {
         match self {
-            Origin::Shipped => format!("the shipped weights ({})", weights_url(kind)),
+            Origin::Shipped => match facts {
+                Some(facts) => format!("the shipped weights ({}: {})", weights_url(kind), facts.summary()),
+                None => format!("the shipped weights ({})", weights_url(kind)),
+            },
             Origin::File(name) => format!("your file {name}"),
             Origin::Trained { steps } => format!("the generator trained on this page ({steps} steps)"),
         }
@@ -391,6 +395,13 @@ mod tests {
         let d_bytes = weights::save_discriminator(&d.valid(), &config, Precision::F32).unwrap();
         let (loaded, _, _) = fine_tuning_models(ModelKind::Gan, &g_bytes, &d_bytes, &device).unwrap();
         assert_eq!(loaded, config);
+        // Both shipped pairs, as the page fetches them.
+        for kind in MODELS {
+            let read = |url: String| std::fs::read(format!("{}/{url}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+            let (g, d) = (read(weights_url(kind)), read(discriminator_url(kind)));
+            let (loaded, _, _) = fine_tuning_models(kind, &g, &d, &device).unwrap();
+            assert_eq!(loaded, ModelConfig::post(kind));
+        }
         let err = fine_tuning_models(ModelKind::Gan, &g_bytes, &g_bytes, &device).err().unwrap();
         assert_eq!(
             err,

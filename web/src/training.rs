@@ -6,10 +6,12 @@
 use std::ops::RangeInclusive;
 
 use burn::prelude::*;
+use shared::epochs::Epochs;
+use shared::growth::{Schedule, Stage};
 use shared::latent::{self, ChaCha8Rng, stream};
 use shared::mnist::{Images, SizedImages};
 use shared::weights::TrainingFacts;
-use shared::{Discriminator, GanTrainer, Generator, ModelConfig, Recipe};
+use shared::{Discriminator, GanTrainer, Generator, ModelConfig, ModelKind, Recipe};
 
 /// The MNIST subset shipped with the page: the 10,000 test images, as
 /// distributed (gzip IDX), fetched when the panel is first opened.
@@ -22,6 +24,10 @@ pub const READBACK_EVERY: usize = 5;
 /// The preview grid is redrawn every this many steps (and after the first,
 /// to show where the digits start from, and at the end).
 pub const PREVIEW_EVERY: usize = 20;
+/// How the conv model grows in the page: faster than the trainer's 15,000
+/// images per phase, so that a run of a few hundred steps shows every
+/// resolution (full size after 30,000 images, 469 steps of 64).
+pub const PAGE_GROWTH: Schedule = Schedule::Progressive { fade_images: 5_000, stable_images: 5_000 };
 
 /// Where the weights of a run come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +47,8 @@ pub struct Settings {
     pub lr: f64,
     /// Seeds the initial weights, the batches and the noise.
     pub seed: u64,
+    /// Growing, for the conv model from scratch; fixed for everything else.
+    pub schedule: Schedule,
 }
 
 fn parse_in<T>(name: &str, text: &str, range: &RangeInclusive<T>) -> Result<T, String>
@@ -56,6 +64,7 @@ where
 
 impl Settings {
     /// The panel's fields, checked.
+    /// The schedule is [`Schedule::Fixed`] until [`Self::growing`] says otherwise.
     pub fn parse(start: Start, steps: &str, batch_size: &str, lr: &str, seed: u64) -> Result<Self, String> {
         Ok(Self {
             start,
@@ -63,12 +72,21 @@ impl Settings {
             batch_size: parse_in("the batch size", batch_size, &BATCH_SIZES)?,
             lr: parse_in("the learning rate", lr, &LEARNING_RATES)?,
             seed,
+            schedule: Schedule::Fixed,
         })
+    }
+
+    /// With the page's progressive schedule if `grow` and the run can grow:
+    /// a conv model from scratch (shipped networks are fully grown, the MLP
+    /// has no resolutions).
+    pub fn growing(self, grow: bool, kind: ModelKind) -> Self {
+        let can_grow = self.start == Start::Scratch && kind == ModelKind::Pggan;
+        Self { schedule: if grow && can_grow { PAGE_GROWTH } else { Schedule::Fixed }, ..self }
     }
 
     /// The stable recipe (the trainer's default) at the chosen learning rate.
     pub fn recipe(&self) -> Recipe {
-        Recipe { lr: self.lr, ..Recipe::stable() }
+        Recipe { lr: self.lr, schedule: self.schedule, ..Recipe::stable() }
     }
 }
 
@@ -119,9 +137,9 @@ pub struct Run {
     /// The data set at the model's size; batches go to `device` one at a time.
     images: SizedImages,
     device: Device,
-    order: Vec<u32>,
-    epoch: usize,
-    batch: usize,
+    epochs: Epochs,
+    /// Training images seen, which decide where growing stands.
+    images_seen: u64,
     noise: ChaCha8Rng,
     /// Steps done.
     pub step: usize,
@@ -151,9 +169,8 @@ impl Run {
         Self {
             images: images.at_side(config.image_size()),
             device: device.clone(),
-            order: latent::epoch_order(settings.seed, 0, images.count),
-            epoch: 0,
-            batch: 0,
+            epochs: Epochs::new(settings.seed, images.count, settings.batch_size, 0, 0),
+            images_seen: 0,
             noise: latent::rng(settings.seed, stream::TRAIN_NOISE),
             step: 0,
             phase: Phase::Running,
@@ -180,15 +197,6 @@ impl Run {
         Ok(())
     }
 
-    fn batch_size(&self) -> usize {
-        self.settings.batch_size.min(self.images.count)
-    }
-
-    /// Whole batches only: a short last batch is dropped.
-    fn batches_per_epoch(&self) -> usize {
-        self.images.count / self.batch_size()
-    }
-
     /// Running, with steps left.
     pub fn wants_step(&self) -> bool {
         self.phase == Phase::Running
@@ -200,18 +208,12 @@ impl Run {
         if !self.wants_step() {
             return;
         }
-        let size = self.batch_size();
-        if self.batch == self.batches_per_epoch() {
-            // A new epoch, in a new order (a short last batch is dropped).
-            self.epoch += 1;
-            self.batch = 0;
-            self.order = latent::epoch_order(self.settings.seed, self.epoch, self.images.count);
-        }
-        let indices = &self.order[self.batch * size..(self.batch + 1) * size];
+        let indices = self.epochs.next_batch();
+        self.images_seen += indices.len() as u64;
         let (real, z) =
             shared::train::batch(&self.images, indices, &mut self.noise, self.config.latent_dim(), &self.device);
         self.pending.push(self.trainer.step(real, z).stacked());
-        self.batch += 1;
+        self.trainer.set_images_seen(self.images_seen);
         self.step += 1;
         if self.step == self.settings.steps {
             self.phase = Phase::Finished;
@@ -248,6 +250,11 @@ impl Run {
         self.step == 1 || self.step.is_multiple_of(PREVIEW_EVERY) || self.phase.is_over() || self.phase == Phase::Paused
     }
 
+    /// Where growing stands, for a growing run.
+    pub fn stage(&self) -> Option<Stage> {
+        self.trainer.stage()
+    }
+
     /// The generator as it is now, for drawing (no autodiff).
     pub fn generator(&self) -> Generator {
         self.trainer.generator.valid()
@@ -259,7 +266,7 @@ impl Run {
             recipe: self.trainer.recipe.clone(),
             seed: self.settings.seed,
             batch_size: self.settings.batch_size,
-            epochs: self.step / self.batches_per_epoch(),
+            epochs: self.step / self.epochs.steps_per_epoch(),
             steps: self.step as u64,
         }
     }
@@ -326,10 +333,9 @@ impl LossChart {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::ModelKind;
 
     fn settings(steps: usize, batch_size: usize) -> Settings {
-        Settings { start: Start::Scratch, steps, batch_size, lr: 2e-4, seed: 0 }
+        Settings { start: Start::Scratch, steps, batch_size, lr: 2e-4, seed: 0, schedule: Schedule::Fixed }
     }
 
     fn images(count: usize) -> Images {
@@ -344,8 +350,19 @@ mod tests {
     #[test]
     fn settings_are_checked_with_what_was_expected() {
         let s = Settings::parse(Start::Shipped, " 200", "64", "2e-4", 5).unwrap();
-        assert_eq!(s, Settings { start: Start::Shipped, steps: 200, batch_size: 64, lr: 2e-4, seed: 5 });
+        let fixed = Schedule::Fixed;
+        assert_eq!(
+            s,
+            Settings { start: Start::Shipped, steps: 200, batch_size: 64, lr: 2e-4, seed: 5, schedule: fixed }
+        );
         assert_eq!(s.recipe(), Recipe { lr: 2e-4, ..Recipe::stable() });
+        // Only a conv model from scratch grows.
+        assert_eq!(s.clone().growing(true, ModelKind::Pggan).schedule, fixed, "shipped networks are grown");
+        let scratch = Settings { start: Start::Scratch, ..s };
+        assert_eq!(scratch.clone().growing(true, ModelKind::Gan).schedule, fixed);
+        assert_eq!(scratch.clone().growing(false, ModelKind::Pggan).schedule, fixed);
+        let grown = scratch.growing(true, ModelKind::Pggan);
+        assert_eq!(grown.recipe(), Recipe { lr: 2e-4, schedule: PAGE_GROWTH, ..Recipe::stable() });
         assert_eq!(
             Settings::parse(Start::Scratch, "0", "64", "2e-4", 0).unwrap_err(),
             "steps must be a number from 1 to 20000, got \"0\""
@@ -353,6 +370,25 @@ mod tests {
         assert!(Settings::parse(Start::Scratch, "10", "1000", "2e-4", 0).unwrap_err().starts_with("the batch size"));
         assert!(Settings::parse(Start::Scratch, "10", "8", "fast", 0).unwrap_err().starts_with("the learning rate"));
         assert!(Settings::parse(Start::Scratch, "10", "8", "0.5", 0).is_err());
+    }
+
+    #[test]
+    fn a_conv_run_from_scratch_grows_from_4x4() {
+        let device = Device::flex();
+        let schedule = Schedule::Progressive { fade_images: 16, stable_images: 16 };
+        let settings = Settings { schedule, ..settings(3, 8) };
+        let mut run = Run::new(settings, ModelConfig::post(ModelKind::Pggan), &images(16), None, &device);
+        assert_eq!(run.stage().unwrap().to_string(), "4x4");
+        run.step();
+        run.step();
+        assert_eq!(run.stage().unwrap().to_string(), "fading in 8x8 (0 %)");
+        run.step();
+        assert_eq!(run.stage().unwrap().to_string(), "fading in 8x8 (50 %)");
+        assert_eq!(run.phase(), &Phase::Finished);
+        assert!(run.facts().recipe.schedule.is_progressive(), "the header says it grew");
+        // The preview draws at full size, the stage upsampled.
+        let z = latent::to_tensor(latent::noise(0, 2, 100), 100, &device);
+        assert_eq!(run.generator().generate(z).dims(), [2, 1, 32, 32]);
     }
 
     #[test]
@@ -373,7 +409,7 @@ mod tests {
         assert_eq!(losses.dims(), [4]);
         run.record(&losses.into_data().try_to_vec::<f32>().unwrap()).unwrap();
         run.act(Action::Resume).unwrap();
-        // 10 images in batches of 4: two batches per epoch, the short rest dropped.
+        // 10 images in batches of 4: three batches per epoch, the last of 2.
         while run.wants_step() {
             run.step();
             if let Some(l) = run.take_losses() {
@@ -385,7 +421,7 @@ mod tests {
         assert_eq!(run.chart.len(), 12, "every step's losses are charted once");
         assert!(run.chart.d.iter().chain(&run.chart.g).all(|v| v.is_finite() && *v > 0.0));
         assert_eq!(run.facts().steps, 12);
-        assert_eq!(run.facts().epochs, 6, "12 steps of 2 batches per epoch");
+        assert_eq!(run.facts().epochs, 4, "12 steps of 3 batches per epoch");
         assert!(run.act(Action::Stop).is_err(), "a finished run cannot be stopped");
 
         let mut run = Run::new(settings(100, 4), ModelConfig::post(ModelKind::Gan), &images(10), None, &device);

@@ -18,7 +18,7 @@ use burn::prelude::*;
 use js_sys::{Function, Promise, Reflect, Uint8Array};
 use shared::ModelKind;
 use shared::image::Gray;
-use shared::weights::MAX_WEIGHTS_BYTES;
+use shared::weights::{MAX_WEIGHTS_BYTES, WeightsInfo};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{Clamped, JsCast};
 use wasm_bindgen_futures::{JsFuture, spawn_local};
@@ -98,10 +98,10 @@ impl State {
         self.slots.iter_mut().find(|(k, _)| *k == kind).expect("every model has a slot").1 = slot;
     }
 
-    /// The chosen model's generator and architecture, or why there is none.
-    fn chosen(&self) -> Result<(shared::Generator, shared::ModelConfig, app::Origin), String> {
+    /// The chosen model's generator and header, or why there is none.
+    fn chosen(&self) -> Result<(shared::Generator, WeightsInfo, app::Origin), String> {
         match self.slot(self.model) {
-            Slot::Ready { generator, info, origin } => Ok((generator.clone(), info.model.clone(), origin.clone())),
+            Slot::Ready { generator, info, origin } => Ok((generator.clone(), info.clone(), origin.clone())),
             Slot::Failed(message) => Err(message.clone()),
             Slot::Loading => Err("still loading".into()),
         }
@@ -292,7 +292,7 @@ fn request_draw(page: &Rc<Page>, state: &Shared) {
                 let s = shared.borrow();
                 (s.chosen(), s.device.clone(), s.model, s.seed)
             };
-            let (generator, config, origin) = match job {
+            let (generator, info, origin) = match job {
                 Ok(job) => job,
                 Err(message) => {
                     page.text("timing", &format!("{}: {message}", app::label(kind)));
@@ -300,7 +300,7 @@ fn request_draw(page: &Rc<Page>, state: &Shared) {
                 }
             };
             let start = page.now();
-            match app::draw_digits(&generator, &config, seed, &device).await {
+            match app::draw_digits(&generator, &info.model, seed, &device).await {
                 Ok(picture) => {
                     let ms = page.now() - start;
                     if let Err(e) = page.digits.paint(&picture) {
@@ -312,7 +312,7 @@ fn request_draw(page: &Rc<Page>, state: &Shared) {
                         s.generations
                     };
                     page.text("timing", &format!("{} digits in {ms:.1} ms", app::GRID_DIGITS));
-                    page.text("origin", &format!("Drawn with {}.", origin.describe(kind)));
+                    page.text("origin", &format!("Drawn with {}.", origin.describe(kind, info.training.as_ref())));
                     page.mark("ms", &format!("{ms:.2}"));
                     page.mark("model", kind.name());
                     page.mark("origin", origin.name());

@@ -6,7 +6,8 @@
 //!
 //! `data-traindata` (`ready`, `failed`), `data-trainstate` (`starting`, then
 //! the run's phase), `data-trainstep`, `data-trainrate` (steps/s),
-//! `data-trainloss` ("D G" of the last step read back) and
+//! `data-trainloss` ("D G" of the last step read back), `data-trainstage`
+//! (where a growing run stands, e.g. `fading in 8x8 (40 %)`) and
 //! `data-trainpreviews` follow it; `data-trainbusy` is `no` once the step loop
 //! has ended (the last losses and preview drawn).
 
@@ -58,6 +59,12 @@ fn input_value(page: &Page, id: &str) -> String {
     page.get::<HtmlInputElement>(id).map(|i| i.value()).unwrap_or_default()
 }
 
+fn set_enabled(page: &Page, id: &str, on: bool) {
+    if let Ok(e) = page.get::<Element>(id) {
+        let _ = if on { e.remove_attribute("disabled") } else { e.set_attribute("disabled", "") };
+    }
+}
+
 fn status(page: &Page, text: &str) {
     page.text("train-status", text);
 }
@@ -83,10 +90,11 @@ fn controls(page: &Page, training: &Training) {
         b.set_text_content(Some(if phase == Some(Phase::Paused) { "Resume" } else { "Pause" }));
     }
     for id in ["train-model", "train-from", "train-steps", "train-batch", "train-lr"] {
-        if let Ok(e) = page.get::<Element>(id) {
-            let _ = if active { e.set_attribute("disabled", "") } else { e.remove_attribute("disabled") };
-        }
+        set_enabled(page, id, !active);
     }
+    // Only a conv model from scratch can grow: shipped networks are grown.
+    let can_grow = select_value(page, "train-model") == "pggan" && select_value(page, "train-from") == "scratch";
+    set_enabled(page, "train-schedule", !active && can_grow);
     let state = match (&phase, training.starting) {
         (_, true) => "starting",
         (Some(p), _) => p.name(),
@@ -147,7 +155,7 @@ fn start(page: &Rc<Page>, state: &Shared) {
         &input_value(page, "train-lr"),
         seed,
     ) {
-        Ok(settings) => settings,
+        Ok(settings) => settings.growing(select_value(page, "train-schedule") == "progressive", kind),
         Err(e) => return status(page, &format!("Not started: {e}.")),
     };
     let images = match &state.borrow().training.data {
@@ -298,11 +306,13 @@ fn show_progress(page: &Page, run: &Run, (t0, step0): (f64, usize), now: f64) {
         Phase::Failed(_) => "Failed",
     };
     let rate_text = if rate > 0.0 { format!(", {rate:.1} steps/s") } else { String::new() };
+    let stage = run.stage().map(|s| format!(", at {s}")).unwrap_or_default();
     status(
         page,
-        &format!("{what}: step {} of {}, D loss {d:.3}, G loss {g:.3}{rate_text}", run.step, run.settings.steps),
+        &format!("{what}: step {} of {}{stage}, D loss {d:.3}, G loss {g:.3}{rate_text}", run.step, run.settings.steps),
     );
     page.mark("trainstep", &run.step.to_string());
+    page.mark("trainstage", &run.stage().map(|s| s.to_string()).unwrap_or_default());
     page.mark("trainloss", &format!("{d} {g}"));
     if rate > 0.0 {
         page.mark("trainrate", &format!("{rate:.2}"));
@@ -424,22 +434,12 @@ pub fn wire(page: &Rc<Page>, state: &Shared) -> Result<(), JsValue> {
         "train-preview-note",
         &format!("The grid below is redrawn every {PREVIEW_EVERY} steps from the same latents (the page's seed)."),
     );
-    // Only the GAN's discriminator is shipped: the PGGAN trains from scratch.
-    let model: Element = page.get("train-model")?;
-    let p = page.clone();
-    listen(&model, "change", move |_: web_sys::Event| {
-        let pggan = select_value(&p, "train-model") == "pggan";
-        if let (Ok(from), Ok(shipped)) =
-            (p.get::<HtmlSelectElement>("train-from"), p.get::<Element>("train-from-shipped"))
-        {
-            if pggan {
-                from.set_value("scratch");
-                let _ = shipped.set_attribute("disabled", "");
-            } else {
-                let _ = shipped.remove_attribute("disabled");
-            }
-        }
-    })?;
+    // The choice of growing applies to a conv model from scratch only.
+    for id in ["train-model", "train-from"] {
+        let (p, s) = (page.clone(), state.clone());
+        let select: Element = page.get(id)?;
+        listen(&select, "change", move |_: web_sys::Event| controls(&p, &s.borrow().training))?;
+    }
     on_click(page, state, "train-go", start)?;
     on_click(page, state, "train-pause", pause_or_resume)?;
     on_click(page, state, "train-stop", |p, s| act(p, s, Action::Stop))?;

@@ -67,8 +67,8 @@ pub fn request(page: &Rc<Page>, state: &Shared) {
                 let s = shared.borrow();
                 (s.chosen(), s.device.clone(), s.seed, s.walk.ends)
             };
-            let Ok((generator, config, _)) = job else { return };
-            match app::walk_frames(&generator, &config, seed, ends, &device).await {
+            let Ok((generator, info, _)) = job else { return };
+            match app::walk_frames(&generator, &info.model, seed, ends, &device).await {
                 Ok(frames) => {
                     let mut s = shared.borrow_mut();
                     let walk = &mut s.walk;
@@ -90,7 +90,7 @@ pub fn request(page: &Rc<Page>, state: &Shared) {
 /// and returns true; otherwise it returns false (the grid resamples).
 pub fn click(page: &Rc<Page>, state: &Shared, event: &MouseEvent) -> bool {
     let side = match state.borrow().chosen() {
-        Ok((_, config, _)) => config.image_size(),
+        Ok((_, info, _)) => info.model.image_size(),
         Err(_) => return false,
     };
     if !state.borrow().walk.on {
