@@ -17,6 +17,8 @@ pub mod stream {
     pub const TRAIN_NOISE: u64 = 2;
     /// Latent vectors of the samples metrics are measured on.
     pub const EVALUATION: u64 = 3;
+    /// Latent vectors that re-estimate BatchNorm statistics ([`crate::recalibrate`]).
+    pub const RECALIBRATION: u64 = 4;
     /// The order of training examples in epoch `e` is stream `EPOCH_ORDER + e`.
     pub const EPOCH_ORDER: u64 = 1 << 32;
 }

@@ -14,6 +14,7 @@ pub mod init;
 pub mod latent;
 pub mod mnist;
 pub mod models;
+pub mod recalibrate;
 pub mod train;
 pub mod weights;
 

@@ -14,6 +14,7 @@ use crate::init::InitScheme;
 use crate::latent;
 use crate::mnist::SizedImages;
 use crate::models::{Discriminator, Generator, ModelConfig};
+use crate::recalibrate::recalibrated;
 
 /// How the binary cross-entropy is computed from the discriminator's logits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,12 +212,14 @@ impl GanTrainer {
     }
 
     /// The generator to draw, measure and export: the moving average if the
-    /// recipe keeps one, else the generator as trained (without autodiff).
+    /// recipe keeps one, else the generator as trained (without autodiff),
+    /// with BatchNorm statistics recomputed for its weights
+    /// ([`crate::recalibrate`]).
     pub fn sampler(&self) -> Generator {
-        match &self.average {
-            Some(average) => average.generator.clone(),
-            None => self.generator.valid(),
-        }
+        recalibrated(match &self.average {
+            Some(average) => &average.generator,
+            None => &self.generator,
+        })
     }
 
     /// Both optimisers' state, for a checkpoint.

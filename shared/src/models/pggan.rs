@@ -112,6 +112,20 @@ impl PgGenerator {
         old.mul_scalar(1.0 - alpha) + new.mul_scalar(alpha)
     }
 
+    /// The width of its latent vectors.
+    pub fn latent_dim(&self) -> usize {
+        self.layers[0].conv.weight.dims()[0]
+    }
+
+    /// Its BatchNorm layers, block by block.
+    pub fn batch_norms(&self) -> impl Iterator<Item = &BatchNorm> {
+        self.layers.iter().filter_map(|block| block.bn.as_ref())
+    }
+
+    pub fn batch_norms_mut(&mut self) -> impl Iterator<Item = &mut BatchNorm> {
+        self.layers.iter_mut().filter_map(|block| block.bn.as_mut())
+    }
+
     /// Whether it has the layers to train below full depth.
     pub fn can_grow(&self) -> bool {
         !self.to_rgb.is_empty()

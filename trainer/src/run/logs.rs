@@ -19,13 +19,36 @@ pub(super) struct LossLog {
     /// Sums of the four columns since the last [`LossLog::take_means`], and their count.
     sums: [f64; 4],
     rows: u64,
-    /// The last [`LossLog::WINDOW`] rows, which collapse is judged on.
-    window: VecDeque<[f32; 4]>,
+    /// The rows collapse is judged on.
+    pub(super) window: Window,
+}
+
+/// The last [`Window::STEPS`] rows of losses, `[d_loss, g_loss, d_real, d_fake]`.
+#[derive(Default)]
+pub(super) struct Window(VecDeque<[f32; 4]>);
+
+impl Window {
+    pub(super) const STEPS: usize = 200;
+
+    pub(super) fn push(&mut self, row: [f32; 4]) {
+        self.0.push_back(row);
+        if self.0.len() > Self::STEPS {
+            self.0.pop_front();
+        }
+    }
+
+    /// Means of the columns over the window, once it is full.
+    pub(super) fn means(&self) -> Option<[f64; 4]> {
+        (self.0.len() == Self::STEPS).then(|| {
+            let mut sums = [0.0; 4];
+            self.0.iter().for_each(|row| sums.iter_mut().zip(row).for_each(|(s, &v)| *s += v as f64));
+            sums.map(|s| s / Self::STEPS as f64)
+        })
+    }
 }
 
 impl LossLog {
     const HEADER: &str = "step,epoch,d_loss,g_loss,d_real,d_fake";
-    const WINDOW: usize = 200;
 
     /// Opens the log of a run that has done `steps` steps: rows after them
     /// (written after its last checkpoint) are dropped, so a resumed run's log
@@ -36,13 +59,13 @@ impl LossLog {
         let file = reopen_csv(path, Self::HEADER, steps)?;
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
         let rows: Vec<&str> = text.lines().skip(1).collect();
-        let window = rows[rows.len().saturating_sub(Self::WINDOW)..]
-            .iter()
-            .map(|row| {
-                let v: Vec<f32> = row.split(',').skip(2).filter_map(|x| x.parse().ok()).collect();
-                <[f32; 4]>::try_from(v).map_err(|_| anyhow::anyhow!("{}: unreadable row {row:?}", path.display()))
-            })
-            .collect::<anyhow::Result<VecDeque<_>>>()?;
+        let mut window = Window::default();
+        for row in &rows[rows.len().saturating_sub(Window::STEPS)..] {
+            let v: Vec<f32> = row.split(',').skip(2).filter_map(|x| x.parse().ok()).collect();
+            let row =
+                <[f32; 4]>::try_from(v).map_err(|_| anyhow::anyhow!("{}: unreadable row {row:?}", path.display()))?;
+            window.push(row);
+        }
         Ok(Self { file: std::io::BufWriter::new(file), sums: [0.0; 4], rows: 0, window })
     }
 
@@ -59,21 +82,9 @@ impl LossLog {
             last.copy_from_slice(row);
             self.sums.iter_mut().zip(row).for_each(|(sum, &v)| *sum += v as f64);
             self.rows += 1;
-            self.window.push_back([row[0], row[1], row[2], row[3]]);
-            if self.window.len() > Self::WINDOW {
-                self.window.pop_front();
-            }
+            self.window.push([row[0], row[1], row[2], row[3]]);
         }
         Ok(last)
-    }
-
-    /// Means of the columns over the last [`Self::WINDOW`] steps, once there are that many.
-    pub(super) fn window_means(&self) -> Option<[f64; 4]> {
-        (self.window.len() == Self::WINDOW).then(|| {
-            let mut sums = [0.0; 4];
-            self.window.iter().for_each(|row| sums.iter_mut().zip(row).for_each(|(s, &v)| *s += v as f64));
-            sums.map(|s| s / Self::WINDOW as f64)
-        })
     }
 
     /// Means of the columns over the rows appended since the last call.
@@ -163,9 +174,9 @@ mod tests {
         }
         std::fs::write(&path, text).unwrap();
         let log = LossLog::open(&path, 240).unwrap();
-        assert_eq!(log.window.len(), LossLog::WINDOW);
-        assert_eq!(log.window.front().unwrap()[2], 0.041, "steps 41..=240, as the run had them");
-        assert_eq!(log.window.back().unwrap()[2], 0.24);
+        assert_eq!(log.window.0.len(), Window::STEPS);
+        assert_eq!(log.window.0.front().unwrap()[2], 0.041, "steps 41..=240, as the run had them");
+        assert_eq!(log.window.0.back().unwrap()[2], 0.24);
     }
 
     #[test]

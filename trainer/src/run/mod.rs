@@ -64,6 +64,9 @@ struct Run {
     metrics_log: MetricsLog,
     collapse: Option<Collapse>,
     evaluator: Option<Evaluator>,
+    /// The last measurement and its step: a phase that ends on an epoch's
+    /// last step is measured once, not again for the epoch.
+    last_measured: Option<(u64, Metrics)>,
     /// The latents of every sample grid.
     grid_noise: Vec<f32>,
     started: Instant,
@@ -136,6 +139,7 @@ impl Run {
             metrics_log: MetricsLog::open(&run_dir.join("metrics.csv"), progress.step)?,
             collapse: read_collapse(&run_dir, progress.step)?,
             evaluator,
+            last_measured: None,
             grid_noise: latent::noise(config.seed, GRID_SAMPLES, config.model.latent_dim()),
             started: now,
             last_save: now,
@@ -218,7 +222,7 @@ impl Run {
             "{stage}D {:.3}  G {:.3}  D(x) {:.2}  D(G(z)) {:.2}",
             last[0], last[1], last[2], last[3]
         ));
-        if let (None, Some(sign)) = (&self.collapse, self.log.window_means().and_then(collapse::check_losses)) {
+        if let (None, Some(sign)) = (&self.collapse, self.log.window.means().and_then(collapse::check_losses)) {
             self.collapse = Some(bar.suspend(|| record_collapse(&self.run_dir, &self.progress, sign))?);
         }
         Ok(())
@@ -240,6 +244,7 @@ impl Run {
         if let Some(metrics) = self.measure(&sampler)? {
             bar.suspend(|| println!("  {}", metrics.summary()));
             self.log_metrics(&metrics, done.side())?;
+            self.last_measured = Some((self.progress.step, metrics));
         }
         Ok(())
     }
@@ -262,22 +267,38 @@ impl Run {
         }
         let epoch = self.progress.epoch;
         let last_epoch = epoch == self.config.epochs;
-        let sampler = self.trainer.sampler();
-        if epoch_done && (epoch.is_multiple_of(self.config.sample_every) || last_epoch) || stopped_early {
-            self.write_grid(&sampler, &format!("epoch_{epoch:03}.png"))?;
-        }
+        let grid_due = epoch_done && (epoch.is_multiple_of(self.config.sample_every) || last_epoch) || stopped_early;
         let every = self.config.eval_every;
-        if epoch_done && every > 0 && (epoch.is_multiple_of(every) || last_epoch) || stopped_early {
+        let eval_due = epoch_done && every > 0 && (epoch.is_multiple_of(every) || last_epoch) || stopped_early;
+        let step = self.progress.step;
+        let again = match eval_due {
+            true => self.last_measured.take().filter(|(at, _)| *at == step).map(|(_, metrics)| metrics),
+            false => None,
+        };
+        // Recalibrating the sampler's statistics takes seconds: only when it is drawn.
+        let sampler = (grid_due || eval_due && again.is_none()).then(|| self.trainer.sampler());
+        if let Some(sampler) = sampler.as_ref().filter(|_| grid_due) {
+            self.write_grid(sampler, &format!("epoch_{epoch:03}.png"))?;
+        }
+        if eval_due {
             let measured = Instant::now();
-            if let Some(metrics) = self.measure(&sampler)? {
+            let fresh = match (&again, &sampler) {
+                (None, Some(sampler)) => self.measure(sampler)?,
+                _ => None,
+            };
+            if let Some(metrics) = &fresh {
                 println!("  {}  ({:.1} s)", metrics.summary(), measured.elapsed().as_secs_f64());
+            }
+            if let Some(metrics) = again.as_ref().or(fresh.as_ref()) {
                 // Digits are judged on whole epochs only: a short try's are not yet formed.
-                let sign = epoch_done.then(|| collapse::check_metrics(&metrics, epoch)).flatten();
+                let sign = epoch_done.then(|| collapse::check_metrics(metrics, epoch)).flatten();
                 if let (None, Some(sign)) = (&self.collapse, sign) {
                     self.collapse = Some(record_collapse(&self.run_dir, &self.progress, sign)?);
                 }
-                let side = self.trainer.stage().map_or(self.config.model.image_size(), |s| s.side());
-                self.log_metrics(&metrics, side)?;
+                if fresh.is_some() {
+                    let side = self.trainer.stage().map_or(self.config.model.image_size(), |s| s.side());
+                    self.log_metrics(metrics, side)?;
+                }
             }
         }
         self.save_checkpoint()?;
