@@ -163,6 +163,7 @@ impl MetricsLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::collapse::{self, Sign};
 
     #[test]
     fn a_resumed_loss_log_judges_collapse_on_the_same_window() {
@@ -177,6 +178,52 @@ mod tests {
         assert_eq!(log.window.0.len(), Window::STEPS);
         assert_eq!(log.window.0.front().unwrap()[2], 0.041, "steps 41..=240, as the run had them");
         assert_eq!(log.window.0.back().unwrap()[2], 0.24);
+    }
+
+    /// `[d_loss, g_loss, d_real, d_fake]` of every step of a real run: the
+    /// columns of its `losses.csv`, kept gzipped in `trainer/tests/data/`.
+    fn real_run(name: &str) -> Vec<[f32; 4]> {
+        use std::io::Read;
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/losses-{name}.csv.gz"));
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap()).read_to_string(&mut text).unwrap();
+        let rows: Vec<[f32; 4]> = text
+            .lines()
+            .skip(1)
+            .map(|line| {
+                let v: Vec<f32> = line.split(',').skip(1).map(|x| x.parse().unwrap()).collect();
+                v.try_into().unwrap()
+            })
+            .collect();
+        assert!(rows.len() > 5000, "{name}: {} steps", rows.len());
+        rows
+    }
+
+    /// The step at which the trainer raises the alarm on these losses, and
+    /// why: the window's means, judged every `READBACK_EVERY` steps, as `train` does.
+    fn first_alarm(rows: &[[f32; 4]]) -> Option<(u64, Sign)> {
+        let mut window = Window::default();
+        rows.iter().zip(1u64..).find_map(|(&row, step)| {
+            window.push(row);
+            let due = step.is_multiple_of(super::super::READBACK_EVERY);
+            due.then(|| window.means().and_then(collapse::check_losses)).flatten().map(|sign| (step, sign))
+        })
+    }
+
+    #[test]
+    fn the_collapse_alarm_fires_on_a_real_collapsed_run_and_not_on_a_healthy_one() {
+        // The post's own PyTorch code, seed 0: D wins for good in epoch 9
+        // (it had dipped below the floor for a few steps in epochs 2 and 5
+        // and recovered, which the 200-step window rightly lets pass).
+        let post = real_run("post-seed0");
+        let (step, sign) = first_alarm(&post).expect("the post recipe's collapsed run raises the alarm");
+        assert!(matches!(sign, Sign::DiscriminatorWins { .. }), "{sign}");
+        assert!((7505..=8442).contains(&step), "in epoch 9, where it collapsed for good: step {step}");
+        let last: f32 = post[post.len() - Window::STEPS..].iter().map(|r| r[3]).sum::<f32>() / Window::STEPS as f32;
+        assert!(last < 0.01, "still collapsed at its end: mean D(G(z)) {last}");
+        // The stable recipe, seed 0, 10 epochs: healthy all along.
+        let stable = real_run("stable-seed0");
+        assert_eq!(first_alarm(&stable).map(|(step, _)| step), None);
     }
 
     #[test]
