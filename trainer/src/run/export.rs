@@ -5,7 +5,7 @@ use std::path::Path;
 
 use burn::prelude::*;
 use shared::weights::{self, Precision, TrainingFacts};
-use shared::{GanTrainer, ModelConfig};
+use shared::{Discriminator, Generator, ModelConfig};
 
 use super::Run;
 use super::checkpoint;
@@ -35,10 +35,11 @@ impl Run {
             );
             return Ok(());
         }
-        // The moving average, if the recipe keeps one: what the grids and metrics showed.
-        let generator =
-            weights::save_generator(&trainer.sampler(), &config.model, Some(facts.clone()), Precision::F32)?;
-        let discriminator = weights::save_discriminator(&trainer.discriminator.valid(), &config.model, Precision::F32)?;
+        // The moving average, if the recipe keeps one: what the grids and metrics
+        // showed. Drawn once: recalibrating it takes seconds.
+        let models = (trainer.sampler(), trainer.discriminator.valid());
+        let generator = weights::save_generator(&models.0, &config.model, Some(facts.clone()), Precision::F32)?;
+        let discriminator = weights::save_discriminator(&models.1, &config.model, Precision::F32)?;
         files::write_atomic(&self.run_dir.join("generator.safetensors"), &generator)?;
         files::write_atomic(&self.run_dir.join("discriminator.safetensors"), &discriminator)?;
         println!(
@@ -59,7 +60,7 @@ impl Run {
                 export,
                 &self.run_dir,
                 &self.device,
-                trainer,
+                models,
                 self.collapse.as_ref(),
                 &config.model,
                 facts,
@@ -71,19 +72,20 @@ impl Run {
 }
 
 /// Copies the final generator (f16) and its discriminator where the web demo
-/// finds them; after a collapse, those of the last good checkpoint.
+/// finds them (`models`: the final sampler and discriminator); after a
+/// collapse, those of the last good checkpoint.
 fn export_generator(
     export: &Path,
     run_dir: &Path,
     device: &Device,
-    trainer: GanTrainer,
+    models: (Generator, Discriminator),
     collapse: Option<&Collapse>,
     model: &ModelConfig,
     facts: TrainingFacts,
 ) -> anyhow::Result<()> {
     // A collapsed generator is not worth shipping: export the last good one.
     let good = run_dir.join(GOOD_CHECKPOINT);
-    let (exported, facts) = match collapse {
+    let ((generator, discriminator), facts) = match collapse {
         Some(c) if good.exists() => {
             let restored = checkpoint::load(&good, device)?;
             println!(
@@ -91,14 +93,14 @@ fn export_generator(
                 c.epoch, restored.progress.epoch
             );
             let facts = TrainingFacts { epochs: restored.progress.epoch, steps: restored.progress.step, ..facts };
-            (restored.trainer, facts)
+            ((restored.trainer.sampler(), restored.trainer.discriminator.valid()), facts)
         }
-        _ => (trainer, facts),
+        _ => (models, facts),
     };
     // Half the download for the web page; BatchNorm statistics stay f32.
     // The discriminator goes beside it, for fine-tuning in the page.
-    let half = weights::save_generator(&exported.sampler(), model, Some(facts), Precision::F16)?;
-    let half_d = weights::save_discriminator(&exported.discriminator.valid(), model, Precision::F16)?;
+    let half = weights::save_generator(&generator, model, Some(facts), Precision::F16)?;
+    let half_d = weights::save_discriminator(&discriminator, model, Precision::F16)?;
     let name = export.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let export_d = export.with_file_name(weights::discriminator_file_name(&name));
     files::write_atomic(export, &half)?;
