@@ -5,6 +5,7 @@
 //! for `wasm32-unknown-unknown` as it does natively.
 
 pub mod activation;
+pub mod aids;
 pub mod conv;
 pub mod ema;
 pub mod epochs;

@@ -4,7 +4,7 @@
 
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, OptimizerRecord};
 use burn::prelude::*;
-use burn::tensor::activation::{log_sigmoid, sigmoid};
+use burn::tensor::activation::{log_sigmoid, relu, sigmoid};
 use rand::rngs::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +27,12 @@ pub enum LossKind {
     /// BCE computed from logits with `log_sigmoid`: the same loss without the
     /// saturation.
     BceWithLogits,
+    /// The hinge loss (Lim & Ye 2017; Miyato et al. 2018), a margin loss in
+    /// the spirit of the paper's Wasserstein loss that needs no gradient
+    /// penalty (whose second-order gradients burn's autodiff lacks): D pushes
+    /// real scores above 1 and fake ones below -1, G raises its fakes'
+    /// scores. It has no labels: `real_label` does not apply.
+    Hinge,
 }
 
 impl std::fmt::Display for LossKind {
@@ -34,6 +40,7 @@ impl std::fmt::Display for LossKind {
         f.write_str(match self {
             Self::SigmoidBce => "sigmoid + BCE",
             Self::BceWithLogits => "BCE on logits",
+            Self::Hinge => "hinge",
         })
     }
 }
@@ -56,6 +63,10 @@ pub struct Recipe {
     /// Fixed depth (the post) or progressive growing (conv stack only).
     #[serde(default)]
     pub schedule: Schedule,
+    /// The conv stack's weights stored equalised ([`crate::aids`]); files
+    /// from before it existed, and recipes without it, leave it out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub equalized_lr: bool,
 }
 
 impl Recipe {
@@ -71,6 +82,7 @@ impl Recipe {
             beta2: 0.999,
             ema_decay: 0.0,
             schedule: Schedule::Fixed,
+            equalized_lr: false,
         }
     }
 
@@ -88,16 +100,55 @@ impl Recipe {
         self.schedule.is_progressive() && model.kind() == crate::ModelKind::Pggan
     }
 
+    /// Whether `model`'s weights are stored equalised under this recipe (the
+    /// conv stack only, as growing).
+    pub fn equalizes(&self, model: &ModelConfig) -> bool {
+        self.equalized_lr && model.kind() == crate::ModelKind::Pggan
+    }
+
+    /// Fresh networks for `model` as this recipe trains them, weights drawn
+    /// from `seed`: with the layers of growing if it grows, stored equalised
+    /// if it equalises.
+    pub fn init_models(&self, model: &ModelConfig, seed: u64, device: &Device) -> (Generator, Discriminator) {
+        let (mut generator, mut discriminator) = model.init_growing(self.init, seed, self.grows(model), device);
+        if let (true, Generator::Pggan(g), Discriminator::Pggan(d)) =
+            (self.equalizes(model), &mut generator, &mut discriminator)
+        {
+            g.equalize();
+            d.equalize();
+        }
+        (generator, discriminator)
+    }
+
     fn optimizer(&self) -> ModuleOptimizer {
         // PyTorch's Adam epsilon (burn's default is 1e-5).
         AdamConfig::new().with_beta_1(self.beta1).with_beta_2(self.beta2).with_epsilon(1e-8).init()
     }
 
-    /// Mean binary cross-entropy of `logits` against a constant `target`.
+    /// D's loss on its logits for a real and a fake batch: BCE on real
+    /// (against the real label) plus BCE on fake, as in the post, or the hinge.
+    pub fn discriminator_loss(&self, real: Tensor<2>, fake: Tensor<2>) -> Tensor<1> {
+        match self.loss {
+            LossKind::Hinge => relu(real.neg().add_scalar(1.0)).mean() + relu(fake.add_scalar(1.0)).mean(),
+            _ => self.bce(real, self.real_label) + self.bce(fake, 0.0),
+        }
+    }
+
+    /// G's loss on D's logits for its fakes: BCE against "real", as in the
+    /// post, or minus their mean score (hinge).
+    pub fn generator_loss(&self, fake: Tensor<2>) -> Tensor<1> {
+        match self.loss {
+            LossKind::Hinge => fake.mean().neg(),
+            _ => self.bce(fake, 1.0),
+        }
+    }
+
+    /// Mean binary cross-entropy of `logits` against a constant `target`
+    /// (the hinge recipe computes it as BCE on logits, for comparison).
     pub fn bce(&self, logits: Tensor<2>, target: f32) -> Tensor<1> {
         let per_item = match self.loss {
             // -(t log s(x) + (1-t) log(1 - s(x))) = (1-t) x - log s(x)
-            LossKind::BceWithLogits => logits.clone().mul_scalar(1.0 - target) - log_sigmoid(logits),
+            LossKind::BceWithLogits | LossKind::Hinge => logits.clone().mul_scalar(1.0 - target) - log_sigmoid(logits),
             LossKind::SigmoidBce => {
                 let p = sigmoid(logits);
                 let not_p = p.clone().neg().add_scalar(1.0);
@@ -134,11 +185,12 @@ pub fn batch(
 /// What one step measured, still on the device: read back only when needed.
 #[derive(Clone, Debug)]
 pub struct StepLosses {
-    /// D's loss: BCE on real plus BCE on fake, as in the post.
+    /// D's loss ([`Recipe::discriminator_loss`]).
     pub d_loss: Tensor<1>,
-    /// G's loss: BCE of D's verdict on the fakes against "real".
+    /// G's loss ([`Recipe::generator_loss`]).
     pub g_loss: Tensor<1>,
-    /// Mean probability D gave the real images.
+    /// Mean probability D gave the real images (the sigmoid of its logits,
+    /// under every loss).
     pub d_real: Tensor<1>,
     /// Mean probability D gave the fakes (before its update).
     pub d_fake: Tensor<1>,
@@ -169,7 +221,7 @@ impl GanTrainer {
     /// layers of growing and start at the schedule's first stage.
     pub fn new(config: &ModelConfig, recipe: Recipe, seed: u64, device: &Device) -> Self {
         let growing = recipe.grows(config);
-        let (generator, discriminator) = config.init_growing(recipe.init, seed, growing, &device.clone().autodiff());
+        let (generator, discriminator) = recipe.init_models(config, seed, &device.clone().autodiff());
         let mut trainer = Self::from_models(generator, discriminator, recipe);
         if growing {
             trainer.set_images_seen(0);
@@ -246,8 +298,7 @@ impl GanTrainer {
     fn update_discriminator(&mut self, real: Tensor<4>, fake: Tensor<4>) -> (Tensor<1>, Tensor<2>, Tensor<2>) {
         let real_logits = self.discriminator.logits(real);
         let fake_logits = self.discriminator.logits(fake);
-        let d_loss =
-            self.recipe.bce(real_logits.clone(), self.recipe.real_label) + self.recipe.bce(fake_logits.clone(), 0.0);
+        let d_loss = self.recipe.discriminator_loss(real_logits.clone(), fake_logits.clone());
         let grads = GradientsParams::from_grads(d_loss.backward(), &self.discriminator);
         self.discriminator = self.opt_d.step(self.recipe.lr, self.discriminator.clone(), grads);
         (d_loss, real_logits, fake_logits)
@@ -266,7 +317,7 @@ impl GanTrainer {
         // D judges G's fakes without tracking its own weights' gradients,
         // which G's update does not use (the post computes and drops them).
         let judge = self.discriminator.clone().no_grad();
-        let g_loss = self.recipe.bce(judge.logits(fake), 1.0);
+        let g_loss = self.recipe.generator_loss(judge.logits(fake));
         let grads = GradientsParams::from_grads(g_loss.backward(), &self.generator);
         self.generator = self.opt_g.step(self.recipe.lr, self.generator.clone(), grads);
         if let Some(average) = &mut self.average {

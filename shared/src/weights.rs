@@ -258,6 +258,8 @@ pub fn torch_tensors(config: &ModelConfig, role: Role) -> Vec<(String, Vec<usize
                 // ConvTranspose2d keeps [in, out, k, k], Conv2d [out, in, k, k].
                 let shape = match role {
                     Role::Generator => vec![w[0], w[1], 4, 4],
+                    // The minibatch standard deviation is one more input of D's last block.
+                    Role::Discriminator if i == last && c.minibatch_stddev => vec![w[1], w[0] + 1, 4, 4],
                     Role::Discriminator => vec![w[1], w[0], 4, 4],
                 };
                 out.push((format!("layers.{i}.0.weight"), shape));

@@ -81,7 +81,7 @@ fn an_update_blends_every_weight_and_statistic() {
 fn training_updates_the_average_and_samples_from_it() {
     let device = device();
     // The conv stack (it has BatchNorm), at a tenth of the post's widths.
-    let config = ModelConfig::Pggan(PgganConfig { latent_dim: 100, channels: vec![48, 24, 12] });
+    let config = ModelConfig::Pggan(PgganConfig { latent_dim: 100, channels: vec![48, 24, 12], ..Default::default() });
     let mut trainer = GanTrainer::new(&config, Recipe { ema_decay: 0.999, ..Recipe::stable() }, 0, &device);
     let before = floats(&trainer.sampler());
     let real = common::real_batch(4, 32, &device);

@@ -18,7 +18,7 @@ fn z(count: usize, dim: usize, device: &Device) -> Tensor<2> {
 
 /// A small conv stack (4 blocks, 32x32 like the post's) for quick tests.
 fn small() -> ModelConfig {
-    ModelConfig::Pggan(PgganConfig { latent_dim: 8, channels: vec![16, 8, 4] })
+    ModelConfig::Pggan(PgganConfig { latent_dim: 8, channels: vec![16, 8, 4], ..Default::default() })
 }
 
 /// Fails unless every value of `a` is within `tolerance` of `b`'s.

@@ -15,7 +15,7 @@ fn mean_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 #[test]
 fn recalibrated_statistics_draw_what_batch_statistics_draw() {
     let device = device();
-    let config = ModelConfig::Pggan(PgganConfig { latent_dim: 16, channels: vec![32, 16, 8] });
+    let config = ModelConfig::Pggan(PgganConfig { latent_dim: 16, channels: vec![32, 16, 8], ..Default::default() });
     // Fresh running statistics (mean 0, variance 1) are far from the real ones.
     let (generator, _) = config.init(InitScheme::Dcgan, 0, &device);
     let z = || latent::to_tensor(latent::noise(9, 1000, 16), 16, &device);

@@ -230,7 +230,7 @@ fn files_that_do_not_fit_are_refused_with_what_is_wrong() {
     let bad_meta = rewrite(&g, |_| true, Some([(weights::METADATA_KEY.to_string(), "{\"role\":1}".into())].into()));
     assert!(matches!(weights::read_info(&bad_meta), Err(WeightsError::Metadata(_))));
 
-    let empty = ModelConfig::Pggan(PgganConfig { latent_dim: 100, channels: vec![] });
+    let empty = ModelConfig::Pggan(PgganConfig { latent_dim: 100, channels: vec![], ..Default::default() });
     let weird = rewrite(
         &g,
         |_| true,
@@ -259,7 +259,8 @@ fn hostile_headers_are_refused_before_any_model_is_built() {
     let device = device();
     let gan =
         |hidden: Vec<usize>| ModelConfig::Gan(shared::GanConfig { generator_hidden: hidden, ..Default::default() });
-    let conv = |channels: Vec<usize>| ModelConfig::Pggan(PgganConfig { latent_dim: 100, channels });
+    let conv =
+        |channels: Vec<usize>| ModelConfig::Pggan(PgganConfig { latent_dim: 100, channels, ..Default::default() });
     // Each of these would need terabytes (or overflow) if it were built.
     let cases = [
         (gan(vec![4_000_000_000]), "generator_hidden"),

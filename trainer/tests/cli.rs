@@ -318,12 +318,17 @@ fn a_progressive_run_grows_and_resumes_exactly_across_phases() {
     let tmp = tempfile::tempdir().unwrap();
     let (straight, split) = (tmp.path().join("straight"), tmp.path().join("split"));
     // 8 images a step: 4x4 for 2 steps, then per doubling 2 steps fading in
-    // and 2 at that size; full size (32x32) from step 12.
+    // and 2 at that size; full size (32x32) from step 12. With every training
+    // aid, which the checkpoint must restore too.
     let train = |dir: &Path, steps: &str| {
         ok(&[
             "train",
             "--model",
             "pggan",
+            "--minibatch-stddev",
+            "--equalized-lr",
+            "--loss",
+            "hinge",
             "--schedule",
             "progressive",
             "--fade-images",
@@ -346,7 +351,13 @@ fn a_progressive_run_grows_and_resumes_exactly_across_phases() {
         ])
     };
     let out = train(&straight, "14");
-    for line in ["4x4 done after 16 images; now fading in 8x8 (0 %)", "fading in 32x32 (50 %) done", "now 32x32"] {
+    for line in [
+        "hinge loss, lr",
+        "training aids: minibatch standard deviation in D, equalised learning rate",
+        "4x4 done after 16 images; now fading in 8x8 (0 %)",
+        "fading in 32x32 (50 %) done",
+        "now 32x32",
+    ] {
         assert!(out.contains(line), "{line:?} missing from:\n{out}");
     }
     let grids = ["step_0000002_4x4.png", "step_0000004_8x8.png", "step_0000010_16x16.png"];
@@ -359,6 +370,9 @@ fn a_progressive_run_grows_and_resumes_exactly_across_phases() {
     let mut expected = weights::torch_tensors(&config, Role::Generator);
     expected.sort();
     assert_eq!(names("generator.safetensors").collect::<Vec<_>>(), expected);
+    // D's last block takes the minibatch standard deviation as a 513th channel.
+    let d: Vec<_> = names("discriminator.safetensors").collect();
+    assert!(d.contains(&("layers.3.0.weight".to_string(), vec![1, 513, 4, 4])), "{d:?}");
 
     // Stopped while growing (fading in 16x16): no weights files, a checkpoint to resume.
     let out = train(&split, "7");
@@ -370,6 +384,11 @@ fn a_progressive_run_grows_and_resumes_exactly_across_phases() {
     for file in ["generator.safetensors", "discriminator.safetensors"] {
         assert!(tensors(&straight.join(file)) == tensors(&split.join(file)), "resumed {file} differs");
     }
-    let err = fails(&["train", "--model", "gan", "--schedule", "progressive", "--run-dir", s(&tmp.path().join("g"))]);
-    assert!(err.contains("--model pggan"), "{err}");
+    let gan_dir = tmp.path().join("g");
+    for flag in ["--schedule progressive", "--minibatch-stddev", "--equalized-lr"] {
+        let mut args = vec!["train", "--model", "gan", "--run-dir", s(&gan_dir)];
+        args.extend(flag.split(' '));
+        let err = fails(&args);
+        assert!(err.contains(flag.split(' ').next().unwrap()) && err.contains("--model pggan"), "{err}");
+    }
 }

@@ -70,11 +70,20 @@ pub struct PgganConfig {
     /// Output channels of the generator's blocks before the last, which
     /// outputs the 1-channel image; the discriminator mirrors them.
     pub channels: Vec<usize>,
+    /// D's last block also sees the batch's standard deviation, in one more
+    /// input channel ([`crate::aids`]); then only G is the post's network.
+    /// Absent in files from before it existed, and when off.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub minibatch_stddev: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
 }
 
 impl Default for PgganConfig {
     fn default() -> Self {
-        Self { latent_dim: 100, channels: vec![512, 256, 128] }
+        Self { latent_dim: 100, channels: vec![512, 256, 128], minibatch_stddev: false }
     }
 }
 
@@ -209,7 +218,9 @@ impl ModelConfig {
                 let d = u(&[&[1][..], &reversed, &[1]].concat());
                 // Each network has a BatchNorm (4 vectors) per entry of `channels`.
                 let batch_norms = 2 * 4 * u(&c.channels).iter().sum::<u64>();
-                convs(&g) + convs(&d) + batch_norms
+                // The standard deviation's channel into D's last 4x4 conv.
+                let stddev = if c.minibatch_stddev { 16 } else { 0 };
+                convs(&g) + convs(&d) + batch_norms + stddev
             }
         }
     }

@@ -18,6 +18,7 @@ use burn::tensor::activation::{relu, tanh};
 
 use super::{LEAKY_SLOPE, PgganConfig};
 use crate::activation::leaky_relu;
+use crate::aids::{self, gained};
 use crate::conv::forward_conv2d;
 use crate::growth::{Stage, downsample, upsample};
 use crate::init::LayerInit;
@@ -31,8 +32,9 @@ pub struct GenBlock {
 }
 
 impl GenBlock {
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    fn forward(&self, x: Tensor<4>, equalized: bool) -> Tensor<4> {
         let x = crate::conv::forward_conv_transpose2d(&self.conv, x);
+        let x = gained(x, equalized, aids::gain_conv_transpose2d(&self.conv));
         match &self.bn {
             Some(bn) => relu(bn.forward(x)),
             None => tanh(x),
@@ -50,6 +52,9 @@ pub struct PgGenerator {
     /// The resolution it draws at: full depth unless it is growing.
     #[module(skip)]
     pub stage: Stage,
+    /// Whether its weights are stored equalised ([`crate::aids`]).
+    #[module(skip)]
+    pub equalized: bool,
 }
 
 impl PgGenerator {
@@ -69,7 +74,7 @@ impl PgGenerator {
             })
             .collect();
         let stage = Stage::full(last);
-        Self { layers, to_rgb: Vec::new(), stage }
+        Self { layers, to_rgb: Vec::new(), stage, equalized: false }
     }
 
     /// Adds the toRGB layers of growing, drawn from `init`.
@@ -86,13 +91,17 @@ impl PgGenerator {
     /// in `[-1, 1]`; below it, the activations of block `depth`.
     pub fn forward(&self, x: Tensor<4>, depth: usize) -> Tensor<4> {
         assert!(depth <= self.full_depth(), "depth {depth} beyond the generator's {} blocks", self.layers.len());
-        self.layers[..=depth].iter().fold(x, |x, block| block.forward(x))
+        self.layers[..=depth].iter().fold(x, |x, block| block.forward(x, self.equalized))
     }
 
     /// The image at depth `depth` from block `depth`'s output: the last
     /// block's output is one; below it, toRGB + Tanh makes one.
     fn image(&self, depth: usize, features: Tensor<4>) -> Tensor<4> {
-        if depth == self.full_depth() { features } else { tanh(forward_conv2d(&self.to_rgb[depth], features)) }
+        if depth == self.full_depth() {
+            return features;
+        }
+        let to_rgb = &self.to_rgb[depth];
+        tanh(gained(forward_conv2d(to_rgb, features), self.equalized, aids::gain_conv2d(to_rgb)))
     }
 
     /// Images at the stage's resolution from `x: [batch, latent, 1, 1]`:
@@ -101,10 +110,10 @@ impl PgGenerator {
     pub fn draw(&self, x: Tensor<4>) -> Tensor<4> {
         let Stage { depth, alpha } = self.stage;
         if depth == 0 {
-            return self.image(0, self.layers[0].forward(x));
+            return self.image(0, self.layers[0].forward(x, self.equalized));
         }
         let before = self.forward(x, depth - 1);
-        let new = self.image(depth, self.layers[depth].forward(before.clone()));
+        let new = self.image(depth, self.layers[depth].forward(before.clone(), self.equalized));
         if alpha >= 1.0 {
             return new;
         }
@@ -139,14 +148,29 @@ impl PgGenerator {
         self.stage = stage;
     }
 
-    /// The post's network alone, without the layers of growing, once it has
-    /// grown to full depth; `None` while it is still growing.
+    /// Stores its weights equalised (see [`crate::aids`]): the same function,
+    /// learning at an equalised rate.
+    pub fn equalize(&mut self) {
+        assert!(!self.equalized, "equalised twice");
+        for block in &mut self.layers {
+            aids::equalize_conv_transpose2d(&mut block.conv);
+        }
+        self.to_rgb.iter_mut().for_each(aids::equalize_conv2d);
+        self.equalized = true;
+    }
+
+    /// The post's network alone, without the layers of growing and with any
+    /// equalisation folded into its weights, once it has grown to full depth;
+    /// `None` while it is still growing.
     pub fn grown(&self) -> Option<Self> {
-        (self.stage == Stage::full(self.full_depth())).then(|| Self {
-            layers: self.layers.clone(),
-            to_rgb: Vec::new(),
-            stage: self.stage,
-        })
+        if self.stage != Stage::full(self.full_depth()) {
+            return None;
+        }
+        let mut layers = self.layers.clone();
+        if self.equalized {
+            layers.iter_mut().for_each(|block| aids::fold_conv_transpose2d(&mut block.conv));
+        }
+        Some(Self { layers, to_rgb: Vec::new(), stage: self.stage, equalized: false })
     }
 }
 
@@ -159,8 +183,9 @@ pub struct DiscBlock {
 }
 
 impl DiscBlock {
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    fn forward(&self, x: Tensor<4>, equalized: bool) -> Tensor<4> {
         let x = crate::conv::forward_conv2d(&self.conv, x);
+        let x = gained(x, equalized, aids::gain_conv2d(&self.conv));
         match &self.bn {
             Some(bn) => leaky_relu(bn.forward(x), LEAKY_SLOPE),
             None => x,
@@ -178,6 +203,13 @@ pub struct PgDiscriminator {
     /// The resolution it judges at: full depth unless it is growing.
     #[module(skip)]
     pub stage: Stage,
+    /// Whether its weights are stored equalised ([`crate::aids`]).
+    #[module(skip)]
+    pub equalized: bool,
+    /// Whether its last block also sees the batch's standard deviation
+    /// ([`aids::with_minibatch_stddev`]), in one more input channel.
+    #[module(skip)]
+    pub minibatch_stddev: bool,
 }
 
 impl PgDiscriminator {
@@ -191,12 +223,19 @@ impl PgDiscriminator {
             .enumerate()
             .map(|(i, w)| {
                 let (stride, padding) = if i == last { (1, 0) } else { (2, 1) };
-                let conv = init.conv2d(w[0], w[1], 4, stride, padding);
+                let c_in = if i == last && c.minibatch_stddev { w[0] + 1 } else { w[0] };
+                let conv = init.conv2d(c_in, w[1], 4, stride, padding);
                 let bn = (i < last).then(|| init.batch_norm(w[1]));
                 DiscBlock { conv, bn }
             })
             .collect();
-        Self { layers, from_rgb: Vec::new(), stage: Stage::full(last) }
+        Self {
+            layers,
+            from_rgb: Vec::new(),
+            stage: Stage::full(last),
+            equalized: false,
+            minibatch_stddev: c.minibatch_stddev,
+        }
     }
 
     /// Adds the fromRGB layers of growing, drawn from `init`: at depth `d`,
@@ -214,17 +253,24 @@ impl PgDiscriminator {
     /// at full depth, 32x32 images give logits `[batch, 1, 1, 1]`.
     pub fn forward(&self, x: Tensor<4>, depth: usize) -> Tensor<4> {
         assert!(depth <= self.full_depth(), "depth {depth} beyond the discriminator's {} blocks", self.layers.len());
-        self.layers[..=depth].iter().fold(x, |x, block| block.forward(x))
+        (0..=depth).fold(x, |x, i| self.block(i, x))
+    }
+
+    /// Block `i` on its input; the last block sees the batch's standard
+    /// deviation too, if D has it.
+    fn block(&self, i: usize, x: Tensor<4>) -> Tensor<4> {
+        let x = if i == self.full_depth() && self.minibatch_stddev { aids::with_minibatch_stddev(x) } else { x };
+        self.layers[i].forward(x, self.equalized)
     }
 
     /// The input of the first block run at depth `depth` from an image of
     /// that depth: the image itself at full depth, else fromRGB + LeakyReLU.
     fn features(&self, depth: usize, image: Tensor<4>) -> Tensor<4> {
         if depth == self.full_depth() {
-            image
-        } else {
-            leaky_relu(forward_conv2d(&self.from_rgb[depth], image), LEAKY_SLOPE)
+            return image;
         }
+        let from_rgb = &self.from_rgb[depth];
+        leaky_relu(gained(forward_conv2d(from_rgb, image), self.equalized, aids::gain_conv2d(from_rgb)), LEAKY_SLOPE)
     }
 
     /// Logits `[batch, 1, 1, 1]` for images at the stage's resolution or a
@@ -236,12 +282,12 @@ impl PgDiscriminator {
         let side = images.dims()[2];
         let x = downsample(images, side / self.stage.side());
         let first = self.full_depth() - depth;
-        let mut h = self.layers[first].forward(self.features(depth, x.clone()));
+        let mut h = self.block(first, self.features(depth, x.clone()));
         if alpha < 1.0 {
             let old = self.features(depth - 1, downsample(x, 2));
             h = old.mul_scalar(1.0 - alpha) + h.mul_scalar(alpha);
         }
-        self.layers[first + 1..].iter().fold(h, |h, block| block.forward(h))
+        (first + 1..=self.full_depth()).fold(h, |h, i| self.block(i, h))
     }
 
     pub fn can_grow(&self) -> bool {
@@ -258,12 +304,31 @@ impl PgDiscriminator {
         self.stage = stage;
     }
 
+    /// Stores its weights equalised (see [`PgGenerator::equalize`]).
+    pub fn equalize(&mut self) {
+        assert!(!self.equalized, "equalised twice");
+        for block in &mut self.layers {
+            aids::equalize_conv2d(&mut block.conv);
+        }
+        self.from_rgb.iter_mut().for_each(aids::equalize_conv2d);
+        self.equalized = true;
+    }
+
     /// The post's network alone, once grown (see [`PgGenerator::grown`]).
     pub fn grown(&self) -> Option<Self> {
-        (self.stage == Stage::full(self.full_depth())).then(|| Self {
-            layers: self.layers.clone(),
+        if self.stage != Stage::full(self.full_depth()) {
+            return None;
+        }
+        let mut layers = self.layers.clone();
+        if self.equalized {
+            layers.iter_mut().for_each(|block| aids::fold_conv2d(&mut block.conv));
+        }
+        Some(Self {
+            layers,
             from_rgb: Vec::new(),
             stage: self.stage,
+            equalized: false,
+            minibatch_stddev: self.minibatch_stddev,
         })
     }
 }

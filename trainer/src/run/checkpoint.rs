@@ -127,7 +127,7 @@ pub fn load(path: &Path, device: &Device) -> anyhow::Result<Restored> {
     let device = device.clone().autodiff();
     let record = |b: Vec<u8>| ModuleRecord::from_bytes(Bytes::from_bytes_vec(b));
     let (model, recipe) = (&file.config.model, &file.config.recipe);
-    let (generator, discriminator) = model.init_growing(recipe.init, 0, recipe.grows(model), &device);
+    let (generator, discriminator) = recipe.init_models(model, 0, &device);
     let generator = generator.try_load_record(record(file.generator)?).with_context(what)?;
     let discriminator = discriminator.try_load_record(record(file.discriminator)?).with_context(what)?;
     let mut trainer = GanTrainer::from_models(generator, discriminator, file.config.recipe.clone());

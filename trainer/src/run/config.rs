@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 use shared::growth::Schedule;
-use shared::{ModelConfig, ModelKind, Recipe};
+use shared::{LossKind, ModelConfig, ModelKind, Recipe};
 
 use crate::backend::Backend;
 use crate::{DataArgs, ModelArg, data, ema_decay, learning_rate, whole};
@@ -24,6 +24,27 @@ impl RecipeArg {
         match self {
             RecipeArg::Stable => Recipe::stable(),
             RecipeArg::Post => Recipe::post(),
+        }
+    }
+}
+
+/// The losses `--loss` offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LossArg {
+    /// The post's Sigmoid + BCELoss.
+    SigmoidBce,
+    /// The same BCE computed from logits, without saturating.
+    Bce,
+    /// The hinge loss: margins of 1, no labels (real labels are then 1).
+    Hinge,
+}
+
+impl From<LossArg> for LossKind {
+    fn from(loss: LossArg) -> Self {
+        match loss {
+            LossArg::SigmoidBce => LossKind::SigmoidBce,
+            LossArg::Bce => LossKind::BceWithLogits,
+            LossArg::Hinge => LossKind::Hinge,
         }
     }
 }
@@ -75,6 +96,17 @@ pub struct TrainArgs {
     /// Progressive schedule: images trained at each resolution once its block has faded in [default: 15000]
     #[arg(long, value_name = "N", conflicts_with = "resume", value_parser = whole::<0, 100_000_000>)]
     pub stable_images: Option<usize>,
+    /// The loss [default: the recipe's: bce for stable, sigmoid-bce for post]
+    #[arg(long, value_enum, conflicts_with = "resume")]
+    pub loss: Option<LossArg>,
+    /// PGGAN: D's last block also sees the batch's standard deviation (one
+    /// more input channel; its weights file then no longer fits the post's D)
+    #[arg(long, conflicts_with = "resume")]
+    pub minibatch_stddev: bool,
+    /// PGGAN: equalised learning rate, weights stored divided by He's
+    /// constant (weights files get it folded back in)
+    #[arg(long, conflicts_with = "resume")]
+    pub equalized_lr: bool,
     /// Seed of initial weights, data order and noise [default: 0]
     #[arg(long, conflicts_with = "resume")]
     pub seed: Option<u64>,
@@ -158,7 +190,22 @@ pub(super) fn new_config(args: &TrainArgs) -> anyhow::Result<(RunConfig, PathBuf
         }
     }
     model.validate().map_err(|e| anyhow::anyhow!("--latent-dim: {e}"))?;
+    let conv_only =
+        |flag: &str| anyhow::anyhow!("{flag} is a training aid of the conv stack: use it with --model pggan");
+    match &mut model {
+        ModelConfig::Pggan(c) => c.minibatch_stddev = args.minibatch_stddev,
+        ModelConfig::Gan(_) if args.minibatch_stddev => return Err(conv_only("--minibatch-stddev")),
+        ModelConfig::Gan(_) if args.equalized_lr => return Err(conv_only("--equalized-lr")),
+        ModelConfig::Gan(_) => {}
+    }
     let mut recipe = args.recipe.unwrap_or(RecipeArg::Stable).recipe();
+    recipe.equalized_lr = args.equalized_lr;
+    if let Some(loss) = args.loss {
+        recipe.loss = loss.into();
+        if recipe.loss == LossKind::Hinge {
+            recipe.real_label = 1.0;
+        }
+    }
     if let Some(lr) = args.lr {
         recipe.lr = lr;
     }

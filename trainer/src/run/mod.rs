@@ -26,7 +26,7 @@ use shared::growth::Schedule;
 use shared::latent::ChaCha8Rng;
 use shared::latent::{self, stream};
 use shared::mnist::{SizedImages, Split};
-use shared::{GanTrainer, Generator, ModelConfig};
+use shared::{GanTrainer, Generator, LossKind, ModelConfig};
 
 use crate::backend;
 use crate::metrics::collapse::{self, Collapse};
@@ -336,17 +336,31 @@ impl Run {
 fn describe(config: &RunConfig) {
     let kind = config.model.kind();
     let side = config.model.image_size();
+    let recipe = &config.recipe;
+    let label = match recipe.loss {
+        LossKind::Hinge => String::new(),
+        _ => format!(", real label {}", recipe.real_label),
+    };
     println!(
-        "model: {kind} ({side}x{side}), recipe: {} init, {} loss, real label {}, lr {}, {}",
-        config.recipe.init,
-        config.recipe.loss,
-        config.recipe.real_label,
-        config.recipe.lr,
-        match config.recipe.ema_decay {
+        "model: {kind} ({side}x{side}), recipe: {} init, {} loss{label}, lr {}, {}",
+        recipe.init,
+        recipe.loss,
+        recipe.lr,
+        match recipe.ema_decay {
             0.0 => "no moving average of G".to_string(),
             decay => format!("G's moving average (decay {decay}) drawn and exported"),
         }
     );
+    let aids: Vec<&str> = [
+        (matches!(&config.model, ModelConfig::Pggan(c) if c.minibatch_stddev), "minibatch standard deviation in D"),
+        (recipe.equalizes(&config.model), "equalised learning rate"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect();
+    if !aids.is_empty() {
+        println!("training aids: {}", aids.join(", "));
+    }
     if let (Schedule::Progressive { fade_images, stable_images }, ModelConfig::Pggan(c)) =
         (config.recipe.schedule, &config.model)
     {
