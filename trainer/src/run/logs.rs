@@ -54,19 +54,38 @@ impl LossLog {
     /// (written after its last checkpoint) are dropped, so a resumed run's log
     /// reads as if it had never stopped.
     /// The collapse window is refilled from the rows kept, so that a resumed
-    /// run judges collapse exactly as the uninterrupted run would.
-    pub(super) fn open(path: &Path, steps: u64) -> anyhow::Result<Self> {
+    /// run judges collapse exactly as the uninterrupted run would, and the
+    /// epoch's means from the rows of `epoch` (0-based), the one it resumes
+    /// in, so that its line covers the whole epoch.
+    pub(super) fn open(path: &Path, steps: u64, epoch: usize) -> anyhow::Result<Self> {
         let file = reopen_csv(path, Self::HEADER, steps)?;
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
         let rows: Vec<&str> = text.lines().skip(1).collect();
-        let mut window = Window::default();
-        for row in &rows[rows.len().saturating_sub(Window::STEPS)..] {
-            let v: Vec<f32> = row.split(',').skip(2).filter_map(|x| x.parse().ok()).collect();
+        let mut log = Self { file: std::io::BufWriter::new(file), sums: [0.0; 4], rows: 0, window: Window::default() };
+        let in_epoch = (epoch + 1).to_string();
+        let first_kept = rows.len().saturating_sub(Window::STEPS);
+        for (i, text) in rows.iter().enumerate() {
+            let mut fields = text.split(',').skip(1);
+            let this_epoch = fields.next() == Some(in_epoch.as_str());
+            if i < first_kept && !this_epoch {
+                continue;
+            }
+            let v: Vec<f32> = fields.filter_map(|x| x.parse().ok()).collect();
             let row =
-                <[f32; 4]>::try_from(v).map_err(|_| anyhow::anyhow!("{}: unreadable row {row:?}", path.display()))?;
-            window.push(row);
+                <[f32; 4]>::try_from(v).map_err(|_| anyhow::anyhow!("{}: unreadable row {text:?}", path.display()))?;
+            if i >= first_kept {
+                log.window.push(row);
+            }
+            if this_epoch {
+                log.add_to_means(&row);
+            }
         }
-        Ok(Self { file: std::io::BufWriter::new(file), sums: [0.0; 4], rows: 0, window })
+        Ok(log)
+    }
+
+    fn add_to_means(&mut self, row: &[f32]) {
+        self.sums.iter_mut().zip(row).for_each(|(sum, &v)| *sum += v as f64);
+        self.rows += 1;
     }
 
     /// Reads back the stacked losses of the last steps (one transfer) and
@@ -80,8 +99,7 @@ impl LossLog {
             let step = last_step + 1 - count + i as u64;
             writeln!(self.file, "{step},{},{},{},{},{}", epoch + 1, row[0], row[1], row[2], row[3])?;
             last.copy_from_slice(row);
-            self.sums.iter_mut().zip(row).for_each(|(sum, &v)| *sum += v as f64);
-            self.rows += 1;
+            self.add_to_means(row);
             self.window.push([row[0], row[1], row[2], row[3]]);
         }
         Ok(last)
@@ -174,10 +192,31 @@ mod tests {
             text += &format!("{step},1,1.0,2.0,{},0.5\n", step as f32 / 1000.0);
         }
         std::fs::write(&path, text).unwrap();
-        let log = LossLog::open(&path, 240).unwrap();
+        let log = LossLog::open(&path, 240, 0).unwrap();
         assert_eq!(log.window.0.len(), Window::STEPS);
         assert_eq!(log.window.0.front().unwrap()[2], 0.041, "steps 41..=240, as the run had them");
         assert_eq!(log.window.0.back().unwrap()[2], 0.24);
+    }
+
+    #[test]
+    fn a_run_resumed_within_an_epoch_reports_the_whole_epochs_means() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("losses.csv");
+        // Epoch 1: steps 1..=300 with D loss 1; epoch 2: steps 301..=400 with D loss 3.
+        let mut text = format!("{}\n", LossLog::HEADER);
+        for step in 1..=400 {
+            let (epoch, d) = if step <= 300 { (1, 1.0) } else { (2, 3.0) };
+            text += &format!("{step},{epoch},{d},2.0,0.5,0.25\n");
+        }
+        std::fs::write(&path, text).unwrap();
+        let mut log = LossLog::open(&path, 400, 1).unwrap();
+        log.append(1, 401, vec![Tensor::<1>::from_floats([5.0, 2.0, 0.5, 0.25], &Device::flex())]).unwrap();
+        let [d, g, ..] = log.take_means();
+        assert!((d - (100.0 * 3.0 + 5.0) / 101.0).abs() < 1e-9, "epoch 2's 100 earlier steps count: {d}");
+        assert_eq!(g, 2.0);
+        // Resumed at an epoch's start: nothing of the epoch before.
+        let mut log = LossLog::open(&path, 300, 1).unwrap();
+        assert_eq!(log.take_means(), [0.0; 4]);
     }
 
     /// `[d_loss, g_loss, d_real, d_fake]` of every step of a real run: the

@@ -135,7 +135,7 @@ impl Run {
         Ok(Self {
             images: dataset.images.at_side(config.model.image_size()),
             epochs,
-            log: LossLog::open(&run_dir.join("losses.csv"), progress.step)?,
+            log: LossLog::open(&run_dir.join("losses.csv"), progress.step, progress.epoch)?,
             metrics_log: MetricsLog::open(&run_dir.join("metrics.csv"), progress.step)?,
             collapse: read_collapse(&run_dir, progress.step)?,
             evaluator,
