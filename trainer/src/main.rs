@@ -4,6 +4,7 @@
 
 mod backend;
 mod bench;
+mod compare;
 mod data;
 mod evaluate;
 mod fault;
@@ -40,6 +41,8 @@ enum Command {
     Eval(evaluate::EvalArgs),
     /// Retrain the MNIST classifier the metrics are measured with.
     Classifier(evaluate::ClassifierArgs),
+    /// The FID curves of several runs in one chart (PNG).
+    Compare(compare::CompareArgs),
 }
 
 /// Which model, on the command line.
@@ -104,6 +107,7 @@ fn main() -> ExitCode {
         Some(Command::Bench(args)) => bench::bench(args),
         Some(Command::Eval(args)) => evaluate::eval(args),
         Some(Command::Classifier(args)) => evaluate::train_classifier(args),
+        Some(Command::Compare(args)) => compare::compare(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -80,6 +80,13 @@ fn train_then_sample() {
     assert!(row[2].is_finite() && row[2] > 0.0, "FID {}", row[2]);
     assert_eq!(row[6..16].iter().sum::<f64>(), 200.0, "the digit counts add up to the samples");
     assert_eq!(png_size(&run.join("curves.png")), (900, 640));
+    // Its FID curve beside another run's, and a folder without measurements refused.
+    let chart = tmp.path().join("compare.png");
+    let out = ok(&["compare", &format!("short try={}", s(&run)), s(&run), "--out", s(&chart)]);
+    assert!(out.contains("2 runs compared"), "{out}");
+    assert_eq!(png_size(&chart), (900, 640));
+    let err = fails(&["compare", s(tmp.path())]);
+    assert!(err.contains("metrics.csv"), "{err}");
 
     let grid = tmp.path().join("grid.png");
     let raw = tmp.path().join("digits.raw");

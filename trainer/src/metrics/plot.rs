@@ -1,4 +1,5 @@
-//! `curves.png`: D and G loss and FID against epoch.
+//! `curves.png`: D and G loss and FID against epoch; and `trainer
+//! compare`'s FID curves of several runs in one chart.
 
 use std::path::Path;
 use std::sync::Once;
@@ -84,6 +85,69 @@ fn draw<'a>(rgb: &'a mut [u8], title: &str, curves: &Curves) -> Result<(), Box<d
     Ok(())
 }
 
+/// One run's FID curve in a comparison: its name and `(epochs, FID)` points.
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Draws the FID curves of several runs against epochs (images seen /
+/// 60,000), FID on a log scale (from thousands early on down to tens), and
+/// writes them as a PNG at `path`.
+pub fn write_comparison(path: &Path, series: &[Series]) -> anyhow::Result<()> {
+    register_fonts();
+    let mut rgb = vec![255u8; (WIDTH * HEIGHT * 3) as usize];
+    draw_comparison(&mut rgb, series).map_err(|e| anyhow!("drawing {}: {e}", path.display()))?;
+    let image = image::RgbImage::from_raw(WIDTH, HEIGHT, rgb).expect("buffer of WIDTH*HEIGHT pixels");
+    let mut png = Vec::new();
+    image.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+    files::write_atomic(path, &png)
+}
+
+/// Line colours, distinguishable and not too light on white.
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(23, 190, 207),
+];
+
+fn draw_comparison<'a>(rgb: &'a mut [u8], series: &[Series]) -> Result<(), Box<dyn std::error::Error + 'a>> {
+    let root = BitMapBackend::with_buffer(rgb, (WIDTH, HEIGHT)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let root = root.titled("FID against training (matched FID for 32x32 models)", ("sans-serif", 22))?;
+    let finite = || series.iter().flat_map(|s| &s.points).filter(|p| p.1.is_finite() && p.1 > 0.0);
+    let last_epoch = finite().map(|p| p.0).fold(1.0, f64::max);
+    let (low, high) = finite().fold((f64::INFINITY, 1.0f64), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
+    let low = if low.is_finite() { low * 0.8 } else { 1.0 };
+    let mut chart = ChartBuilder::on(&root)
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..last_epoch * 1.02, (low..high * 1.25).log_scale())?;
+    chart.configure_mesh().x_desc("epochs (images seen / 60,000)").y_desc("FID (log scale, lower is better)").draw()?;
+    for (s, &color) in series.iter().zip(PALETTE.iter().cycle()) {
+        let points: Vec<(f64, f64)> = s.points.iter().copied().filter(|p| p.1.is_finite() && p.1 > 0.0).collect();
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+            .label(s.name.as_str())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+        chart.draw_series(points.into_iter().map(|p| Circle::new(p, 3, color.filled())))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +169,20 @@ mod tests {
         assert!(has(&|p| p[2] > 200 && p[0] < 60 && p[1] < 60), "no blue D curve");
         assert!(has(&|p| p[0] > 200 && p[1] < 60 && p[2] < 60), "no red G curve");
         assert!(has(&|p| p[1] > 120 && p[0] < 30 && p[2] < 90), "no green FID curve");
+    }
+
+    #[test]
+    fn compares_runs_in_one_chart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("compare.png");
+        let series = [
+            Series { name: "a".into(), points: vec![(1.0, 2000.0), (2.0, 300.0), (3.0, f64::NAN)] },
+            Series { name: "b".into(), points: vec![(0.5, 900.0), (3.0, 20.0)] },
+        ];
+        write_comparison(&path, &series).unwrap();
+        let image = image::open(&path).unwrap().to_rgb8();
+        let has = |c: RGBColor| image.pixels().any(|p| p.0 == [c.0, c.1, c.2]);
+        assert!(has(PALETTE[0]) && has(PALETTE[1]), "both runs are drawn, each in its colour");
+        assert!(!has(PALETTE[2]), "and no third");
     }
 }

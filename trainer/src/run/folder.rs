@@ -83,9 +83,7 @@ pub(super) fn plot_curves(run_dir: &Path, config: &RunConfig, collapse: Option<&
             }
         }
     }
-    // The matched FID (the last column) where a row has it: it is the plain
-    // one at 28x28, and the one that can reach the floor at other sizes.
-    let fid = read("metrics.csv")?.iter().map(|row| (row[1], row.get(17).copied().unwrap_or(row[2]))).collect();
+    let fid = super::logs::read_fid_curve(&run_dir.join("metrics.csv"))?;
     let title =
         format!("{} ({} init, {}), seed {}", config.model.kind(), config.recipe.init, config.recipe.loss, config.seed);
     plot::write(

@@ -138,6 +138,34 @@ fn reopen_csv(path: &Path, header: &str, upto: u64) -> anyhow::Result<std::fs::F
     OpenOptions::new().append(true).open(path).with_context(|| format!("cannot append to {}", path.display()))
 }
 
+/// The FID curve of a run's `metrics.csv`: `(epochs, FID)` per row, the
+/// matched FID (it is the plain one at 28x28, and the one that can reach the
+/// floor at other sizes). Rows from before it existed give the plain one at
+/// 28x28 and are left out at other sizes, where the plain FID is biased.
+pub fn read_fid_curve(path: &Path) -> anyhow::Result<Vec<(f64, f64)>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    if !MetricsLog::HEADER.starts_with(header) || !header.starts_with("step,epoch,fid,") {
+        anyhow::bail!("{} is not a metrics.csv of this trainer (its header is {header:?})", path.display());
+    }
+    let mut curve = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let v: Vec<f64> = line.split(',').map(|x| x.parse().unwrap_or(f64::NAN)).collect();
+        let fid = match v.len() {
+            18 => v[17],
+            17 if v[16] != 28.0 => continue,
+            16 | 17 => v[2],
+            _ => f64::NAN,
+        };
+        match v[1] {
+            epoch if epoch.is_finite() && !fid.is_nan() => curve.push((epoch, fid)),
+            _ => anyhow::bail!("{}, line {}: unreadable row {line:?}", path.display(), i + 2),
+        }
+    }
+    Ok(curve)
+}
+
 /// `metrics.csv`, one row per measurement.
 pub(super) struct MetricsLog {
     file: std::fs::File,
@@ -263,6 +291,25 @@ mod tests {
         // The stable recipe, seed 0, 10 epochs: healthy all along.
         let stable = real_run("stable-seed0");
         assert_eq!(first_alarm(&stable).map(|(step, _)| step), None);
+    }
+
+    #[test]
+    fn the_fid_curve_is_the_matched_fid_and_leaves_out_biased_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.csv");
+        let digits = "0,0,0,0,0,0,0,0,0,0";
+        let text = format!(
+            "{}\n1,1.0,2000,1.5,3,0,{digits}\n2,2.0,900,2,5,0,{digits},32\n3,3.0,300,6,10,0,{digits},32,40\n",
+            MetricsLog::HEADER
+        );
+        std::fs::write(&path, text).unwrap();
+        // Row 1 (28x28, from before the side column): plain; row 2 (32x32
+        // without a matched FID): left out; row 3: matched.
+        assert_eq!(read_fid_curve(&path).unwrap(), vec![(1.0, 2000.0), (3.0, 40.0)]);
+        std::fs::write(&path, "step,loss\n").unwrap();
+        assert!(read_fid_curve(&path).unwrap_err().to_string().contains("not a metrics.csv"));
+        std::fs::write(&path, format!("{}\n1,x\n", MetricsLog::HEADER)).unwrap();
+        assert!(read_fid_curve(&path).unwrap_err().to_string().contains("line 2"));
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod folder;
 mod logs;
 
 pub use config::TrainArgs;
+pub use logs::read_fid_curve;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
