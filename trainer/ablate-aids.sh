@@ -4,7 +4,8 @@
 # README): 4x4, then 8x8 and 16x16 each faded in and trained. Every run
 # starts from the same weights (seed 0) and sees the same batches; the
 # trainer measures FID, IS and coverage on 10,000 samples at the end of each
-# phase. Prints one row per variant: the last phase's numbers and the time.
+# phase. Prints one row per variant: the matched FID at the end of 16x16's
+# fade-in and of its training, the rest at the end, and the time.
 #
 #   trainer/ablate-aids.sh                   every variant, 10,000 images per phase
 #   PHASE=5000 trainer/ablate-aids.sh base minibatch-stddev   (some, shorter)
@@ -53,10 +54,13 @@ for v in "${variants[@]}"; do
   echo $(( $(date +%s) - start )) > "$dir/seconds"
 done
 
-printf '| variant | flags | FID at 16x16 | matched FID | IS | digits >= 5 %% | seconds |\n|---|---|---:|---:|---:|---:|---:|\n'
+printf '| variant | flags | matched FID, 16x16 faded in | matched FID, 16x16 trained | FID | IS | digits >= 5 %% | seconds |\n'
+printf '|---|---|---:|---:|---:|---:|---:|---:|\n'
 for v in "${variants[@]}"; do
   dir=$runs/$v
-  # The last row of metrics.csv: step,epoch,fid,is,coverage,collapsed,d0..d9,side,fid_matched
-  tail -n 1 "$dir/metrics.csv" | awk -F, -v v="$v" -v f="$(flags "$v")" -v s="$(cat "$dir/seconds" 2>/dev/null || echo '?')" \
-    '{ printf "| %s | %s | %.1f | %.1f | %.2f | %d/10 | %s |\n", v, (f == "" ? "-" : f), $3, $18, $4, $5, s }'
+  # The last two rows of metrics.csv (the ends of 16x16's fade-in and of its
+  # training): step,epoch,fid,is,coverage,collapsed,d0..d9,side,fid_matched
+  tail -n 2 "$dir/metrics.csv" | awk -F, -v v="$v" -v f="$(flags "$v")" -v s="$(cat "$dir/seconds" 2>/dev/null || echo '?')" \
+    'NR == 1 { faded = $18 }
+     NR == 2 { printf "| %s | %s | %.1f | %.1f | %.1f | %.2f | %d/10 | %s |\n", v, (f == "" ? "-" : f), faded, $18, $3, $4, $5, s }'
 done
