@@ -6,8 +6,8 @@
 // usage: node tests/e2e/cpu-speed.mjs DIST_DIR... (ROUNDS=2 by default)
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
+import { serve } from './serve.mjs';
 
 const dists = process.argv.slice(2).map((d) => path.resolve(d));
 if (dists.length === 0) {
@@ -16,34 +16,18 @@ if (dists.length === 0) {
 }
 const rounds = Number(process.env.ROUNDS || 2);
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };
-
-function serve(root) {
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url, 'http://x');
-    const file = path.join(root, decodeURIComponent(url.pathname === '/' ? '/index.html' : url.pathname));
-    if (!file.startsWith(root + path.sep) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
-      res.writeHead(404).end('not found');
-      return;
-    }
-    res.writeHead(200, { 'content-type': types[path.extname(file)] || 'application/octet-stream' });
-    fs.createReadStream(file).pipe(res);
-  });
-  return new Promise((r) => server.listen(0, '127.0.0.1', () => r(server)));
-}
-
 const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 const results = Object.fromEntries(dists.map((d) => [d, { first: [], gan: [], pggan: [] }]));
 const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
 for (let round = 0; round < rounds; round++) {
   for (const dist of dists) {
-    const server = await serve(dist);
+    const { server, base } = await serve(dist);
     const page = await browser.newPage();
     const generation = async (n) => {
       await page.waitForFunction((n) => Number(document.body.dataset.generation || 0) >= n, n, { timeout: 120_000 });
       return page.evaluate(() => ({ ...document.body.dataset }));
     };
-    await page.goto(`http://127.0.0.1:${server.address().port}/?seed=7`);
+    await page.goto(`${base}/?seed=7`);
     let d = await generation(1);
     if (d.backend !== 'cpu') throw new Error(`${dist}: expected the CPU backend, got ${d.backend}`);
     results[dist].first.push(Number(d.firstms));

@@ -73,12 +73,8 @@ pub struct PgganConfig {
     /// D's last block also sees the batch's standard deviation, in one more
     /// input channel ([`crate::aids`]); then only G is the post's network.
     /// Absent in files from before it existed, and when off.
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub minibatch_stddev: bool,
-}
-
-fn is_false(b: &bool) -> bool {
-    !b
 }
 
 impl Default for PgganConfig {

@@ -31,18 +31,26 @@ fn register_fonts() {
     });
 }
 
-/// Draws `curves` to an RGB buffer, then writes it as a PNG at `path`.
-pub fn write(path: &Path, title: &str, curves: &Curves) -> anyhow::Result<()> {
+/// A chart's drawing onto a `WIDTH` x `HEIGHT` RGB buffer.
+type DrawResult<'a> = Result<(), Box<dyn std::error::Error + 'a>>;
+
+/// Draws a chart with `draw` onto an RGB buffer, then writes it as a PNG at `path`.
+fn render(path: &Path, draw: impl for<'a> FnOnce(&'a mut [u8]) -> DrawResult<'a>) -> anyhow::Result<()> {
     register_fonts();
     let mut rgb = vec![255u8; (WIDTH * HEIGHT * 3) as usize];
-    draw(&mut rgb, title, curves).map_err(|e| anyhow!("drawing {}: {e}", path.display()))?;
+    draw(&mut rgb).map_err(|e| anyhow!("drawing {}: {e}", path.display()))?;
     let image = image::RgbImage::from_raw(WIDTH, HEIGHT, rgb).expect("buffer of WIDTH*HEIGHT pixels");
     let mut png = Vec::new();
     image.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
     files::write_atomic(path, &png)
 }
 
-fn draw<'a>(rgb: &'a mut [u8], title: &str, curves: &Curves) -> Result<(), Box<dyn std::error::Error + 'a>> {
+/// Draws `curves` and writes them as a PNG at `path`.
+pub fn write(path: &Path, title: &str, curves: &Curves) -> anyhow::Result<()> {
+    render(path, |rgb| draw(rgb, title, curves))
+}
+
+fn draw<'a>(rgb: &'a mut [u8], title: &str, curves: &Curves) -> DrawResult<'a> {
     let root = BitMapBackend::with_buffer(rgb, (WIDTH, HEIGHT)).into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled(title, ("sans-serif", 22))?;
@@ -95,13 +103,7 @@ pub struct Series {
 /// 60,000), FID on a log scale (from thousands early on down to tens), and
 /// writes them as a PNG at `path`.
 pub fn write_comparison(path: &Path, series: &[Series]) -> anyhow::Result<()> {
-    register_fonts();
-    let mut rgb = vec![255u8; (WIDTH * HEIGHT * 3) as usize];
-    draw_comparison(&mut rgb, series).map_err(|e| anyhow!("drawing {}: {e}", path.display()))?;
-    let image = image::RgbImage::from_raw(WIDTH, HEIGHT, rgb).expect("buffer of WIDTH*HEIGHT pixels");
-    let mut png = Vec::new();
-    image.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
-    files::write_atomic(path, &png)
+    render(path, |rgb| draw_comparison(rgb, series))
 }
 
 /// Line colours, distinguishable and not too light on white.
@@ -116,7 +118,7 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(23, 190, 207),
 ];
 
-fn draw_comparison<'a>(rgb: &'a mut [u8], series: &[Series]) -> Result<(), Box<dyn std::error::Error + 'a>> {
+fn draw_comparison<'a>(rgb: &'a mut [u8], series: &[Series]) -> DrawResult<'a> {
     let root = BitMapBackend::with_buffer(rgb, (WIDTH, HEIGHT)).into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled("FID against training (matched FID for 32x32 models)", ("sans-serif", 22))?;
