@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::growth::Schedule;
 use crate::models::{Discriminator, Generator, ModelConfig, ModelKind};
-use crate::train::Recipe;
+use crate::recipe::Recipe;
 
 /// Header metadata key holding [`WeightsInfo`] as JSON.
 pub const METADATA_KEY: &str = "mnist_gan";

@@ -6,7 +6,7 @@
 //!   and the layers that progressive growing adds to it.
 //!
 //! Discriminators return logits: the post's final `Sigmoid` is applied by the
-//! loss (see [`crate::train::LossKind`]), which keeps one model for both the
+//! loss (see [`crate::recipe::LossKind`]), which keeps one model for both the
 //! post's `BCELoss` and the numerically stable BCE-with-logits.
 
 mod gan;
