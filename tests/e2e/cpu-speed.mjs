@@ -1,7 +1,9 @@
 // The CPU fallback's speed in headless Chromium, for comparing builds of the
 // page side by side: for each DIST_DIR in turn (alternating, ROUNDS times),
 // the time to the first digits and the median of 5 clicks per model
-// (`data-ms`: latents to pixels), without WebGPU.
+// (`data-ms`: latents to pixels), without WebGPU; with TRAIN_STEPS=N also the
+// steps/s of N steps of the conv model trained in the page at 32x32 (batch
+// TRAIN_BATCH, 16 by default), as the page reports it (`data-trainrate`).
 //
 // usage: node tests/e2e/cpu-speed.mjs DIST_DIR... (ROUNDS=2 by default)
 import { chromium } from 'playwright-core';
@@ -16,8 +18,10 @@ if (dists.length === 0) {
 }
 const rounds = Number(process.env.ROUNDS || 2);
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const trainSteps = Number(process.env.TRAIN_STEPS || 0);
+const trainBatch = Number(process.env.TRAIN_BATCH || 16);
 const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
-const results = Object.fromEntries(dists.map((d) => [d, { first: [], gan: [], pggan: [] }]));
+const results = Object.fromEntries(dists.map((d) => [d, { first: [], gan: [], pggan: [], train: [] }]));
 const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
 for (let round = 0; round < rounds; round++) {
   for (const dist of dists) {
@@ -44,6 +48,18 @@ for (let round = 0; round < rounds; round++) {
         results[dist][model].push(Number(d.ms));
       }
     }
+    if (trainSteps > 0) {
+      await page.click('#train-panel summary');
+      await page.waitForFunction(() => document.body.dataset.traindata === 'ready', null, { timeout: 120_000 });
+      await page.selectOption('#train-model', 'pggan');
+      await page.selectOption('#train-schedule', 'fixed');
+      await page.fill('#train-steps', String(trainSteps));
+      await page.fill('#train-batch', String(trainBatch));
+      await page.click('#train-go');
+      await page.waitForFunction(() => document.body.dataset.trainstate === 'finished'
+        && document.body.dataset.trainbusy === 'no', null, { timeout: 1_800_000 });
+      results[dist].train.push(Number((await page.evaluate(() => document.body.dataset.trainrate))));
+    }
     await page.close();
     server.close();
   }
@@ -52,5 +68,6 @@ await browser.close();
 for (const [dist, r] of Object.entries(results)) {
   const wasm = fs.readdirSync(dist).find((f) => f.endsWith('.wasm'));
   console.log(`${dist}: first digits ${median(r.first)} ms, GAN ${median(r.gan)} ms, PGGAN ${median(r.pggan)} ms a click `
-    + `(medians of ${rounds} loads / ${5 * rounds} clicks); ${wasm} ${fs.statSync(path.join(dist, wasm)).size} bytes`);
+    + `(medians of ${rounds} loads / ${5 * rounds} clicks); ${wasm} ${fs.statSync(path.join(dist, wasm)).size} bytes`
+    + (trainSteps > 0 ? `; PGGAN training ${median(r.train)} steps/s (${trainSteps} steps of ${trainBatch}, 32x32)` : ''));
 }

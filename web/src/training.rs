@@ -255,6 +255,11 @@ impl Run {
         self.trainer.stage()
     }
 
+    /// Where the run trains (without autodiff), which the page's may have left since.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
     /// The generator as it is now, for drawing (no autodiff).
     pub fn generator(&self) -> Generator {
         self.trainer.generator.valid()

@@ -94,8 +94,24 @@ impl State {
         &self.slots.iter().find(|(k, _)| *k == kind).expect("every model has a slot").1
     }
 
-    fn set_slot(&mut self, kind: ModelKind, slot: Slot) {
+    /// Puts `slot` in place, its generator on the page's device (one
+    /// trained or loaded before a switch to WebGPU may still be on the CPU).
+    fn set_slot(&mut self, kind: ModelKind, mut slot: Slot) {
+        if let Slot::Ready { generator, .. } = &mut slot {
+            *generator = generator.clone().to_device(&self.device);
+        }
         self.slots.iter_mut().find(|(k, _)| *k == kind).expect("every model has a slot").1 = slot;
+    }
+
+    /// From now on everything is drawn on `device`; draws under way finish where they started.
+    fn switch_device(&mut self, device: Device, description: String) {
+        self.device = device;
+        self.description = description;
+        for (_, slot) in &mut self.slots {
+            if let Slot::Ready { generator, .. } = slot {
+                *generator = generator.clone().to_device(&self.device);
+            }
+        }
     }
 
     /// The chosen model's generator and header, or why there is none.
@@ -244,21 +260,52 @@ async fn webgpu_adapter(window: &Window) -> bool {
     matches!(JsFuture::from(promise).await, Ok(adapter) if !adapter.is_null() && !adapter.is_undefined())
 }
 
-/// The device and how the page names it: WebGPU when the browser offers an
-/// adapter and burn's runtime comes up on it, else the CPU backend.
-async fn init_device(window: &Window) -> (Device, &'static str, String) {
-    if webgpu_adapter(window).await {
-        match Device::wgpu_options().init_async().await {
-            Ok(device) => return (device, "webgpu", "WebGPU".into()),
-            Err(e) => {
-                // JS errors carry their whole stack: the first line says what happened.
-                let reason = e.to_string();
-                let reason = reason.lines().next().unwrap_or_default();
-                return (Device::flex(), "cpu", format!("CPU (WebGPU failed to start: {reason})"));
+/// Moves generation to WebGPU where the browser has it: each loaded
+/// generator is copied to the GPU and warmed up there (compiling its
+/// kernels) while the CPU keeps answering clicks; then the grid, the walk and
+/// new training runs switch to it at once. The same seed draws the same digits.
+async fn upgrade_to_webgpu(page: &Rc<Page>, state: &Shared) {
+    let started = if webgpu_adapter(&page.window).await {
+        page.text("status", "Drawn on the CPU while WebGPU starts…");
+        Device::wgpu_options().init_async().await.map(Some).map_err(|e| {
+            // JS errors carry their whole stack: the first line says what happened.
+            e.to_string().lines().next().unwrap_or_default().to_string()
+        })
+    } else {
+        Ok(None)
+    };
+    let cpu_reason = match started {
+        Ok(None) => "this browser offers no WebGPU adapter".to_string(),
+        Err(reason) => format!("WebGPU failed to start: {reason}"),
+        Ok(Some(gpu)) => {
+            let ready: Vec<_> = {
+                let s = state.borrow();
+                s.slots
+                    .iter()
+                    .filter_map(|(_, slot)| match slot {
+                        Slot::Ready { generator, info, .. } => Some((generator.clone(), info.model.clone())),
+                        _ => None,
+                    })
+                    .collect()
+            };
+            let mut failure = None;
+            for (generator, config) in ready {
+                if let Err(e) = app::draw_digits(&generator.to_device(&gpu), &config, 0, &gpu).await {
+                    failure = Some(format!("WebGPU failed to draw: {e}"));
+                    break;
+                }
+            }
+            match failure {
+                Some(reason) => reason,
+                None => {
+                    state.borrow_mut().switch_device(gpu, "WebGPU".into());
+                    page.mark("backend", "webgpu");
+                    return;
+                }
             }
         }
-    }
-    (Device::flex(), "cpu", "CPU (this browser offers no WebGPU adapter)".into())
+    };
+    state.borrow_mut().description = format!("CPU ({cpu_reason})");
 }
 
 /// The bytes at `url`, refusing HTTP errors and files over `limit` bytes
@@ -406,15 +453,16 @@ fn url_choice(window: &Window) -> (Option<u64>, Option<ModelKind>) {
 
 async fn run() -> Result<(), JsValue> {
     let page = Rc::new(Page::new()?);
-    page.text("status", "Starting the device…");
-    let (device, backend, description) = init_device(&page.window).await;
-    page.mark("backend", backend);
-    page.text("status", &format!("Device: {description}. Loading weights…"));
+    // The CPU draws first: it needs no kernels compiled, so digits appear at
+    // once; WebGPU, where there is one, takes over when it is ready.
+    let device = Device::flex();
+    page.mark("backend", "cpu");
+    page.text("status", "Loading weights…");
 
     let (seed, model) = url_choice(&page.window);
     let state: Shared = Rc::new(RefCell::new(State {
         device: device.clone(),
-        description: description.clone(),
+        description: "CPU".into(),
         slots: MODELS.iter().map(|&k| (k, Slot::Loading)).collect(),
         model: model.unwrap_or(ModelKind::Gan),
         seed: seed.unwrap_or_else(|| app::seed_from_unit(js_sys::Math::random())),
@@ -428,8 +476,8 @@ async fn run() -> Result<(), JsValue> {
         radio.set_checked(true);
     }
 
-    // Download, check and warm up each model, the chosen one first so that its
-    // digits appear before the others have loaded; one failing leaves the others usable.
+    // Download and check each model, the chosen one first so that its digits
+    // appear before the others have loaded; one failing leaves the others usable.
     let chosen = state.borrow().model;
     let order = std::iter::once(chosen).chain(MODELS.into_iter().filter(|&k| k != chosen));
     let mut started = false;
@@ -452,7 +500,7 @@ async fn run() -> Result<(), JsValue> {
                 page.choose_model(&state, kind);
             }
             wire_events(&page, &state)?;
-            page.text("status", &format!("Device: {description}. Click the digits or press Space for new ones."));
+            page.text("status", "Drawn on the CPU. Click the digits or press Space for new ones.");
             page.mark("state", "ready");
             request_draw(&page, &state);
         } else if ready && state.borrow().model == kind {
@@ -464,32 +512,30 @@ async fn run() -> Result<(), JsValue> {
         // Your own file and training from scratch help exactly now: keep them working.
         wire_events(&page, &state)?;
         page.mark("state", "error");
-        page.text(
-            "status",
-            &format!(
-                "Device: {description}. No model could be loaded (see below): drop a generator's weights file \
-                 on the page, or train one under \"Train here\"."
-            ),
-        );
         page.notice("No model could be loaded");
     }
+    upgrade_to_webgpu(&page, &state).await;
+    let description = state.borrow().description.clone();
+    page.text(
+        "status",
+        &if started {
+            format!("Device: {description}. Click the digits or press Space for new ones.")
+        } else {
+            format!(
+                "Device: {description}. No model could be loaded (see below): drop a generator's weights file \
+                 on the page, or train one under \"Train here\"."
+            )
+        },
+    );
     page.mark("loaded", "all");
     Ok(())
 }
 
-/// Downloads, checks and warms up one model: the warm-up generation compiles
-/// its kernels, so that the first click is as fast as the next.
+/// Downloads and checks one model.
 async fn load_model(window: &Window, kind: ModelKind, device: &Device) -> Slot {
-    let slot = match fetch_bytes(window, &app::weights_url(kind), MAX_WEIGHTS_BYTES).await {
+    match fetch_bytes(window, &app::weights_url(kind), MAX_WEIGHTS_BYTES).await {
         Ok(bytes) => Slot::from_weights(kind, &bytes, device),
         Err(reason) => Slot::fetch_failed(kind, &reason),
-    };
-    match slot {
-        Slot::Ready { generator, info, origin } => match app::draw_digits(&generator, &info.model, 0, device).await {
-            Ok(_) => Slot::Ready { generator, info, origin },
-            Err(e) => Slot::Failed(format!("{}: warm-up generation failed: {e}", app::weights_url(kind))),
-        },
-        other => other,
     }
 }
 

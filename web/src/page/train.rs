@@ -248,7 +248,9 @@ async fn step_loop(page: &Rc<Page>, state: &Shared) {
             let Some(run) = s.training.run.as_mut() else { return };
             run.step();
             let losses = run.take_losses();
-            let preview = run.preview_due().then(|| (run.generator(), run.config.clone(), run.settings.seed));
+            let preview = run
+                .preview_due()
+                .then(|| (run.generator(), run.config.clone(), run.settings.seed, run.device().clone()));
             (losses, preview, run.wants_step())
         };
         if let Some(losses) = losses {
@@ -273,8 +275,7 @@ async fn step_loop(page: &Rc<Page>, state: &Shared) {
             }
             controls(page, training);
         }
-        if let Some((generator, config, seed)) = preview {
-            let device = state.borrow().device.clone();
+        if let Some((generator, config, seed, device)) = preview {
             match app::draw_digits(&generator, &config, seed, &device).await {
                 Ok(picture) => {
                     if let Err(e) = page.preview.paint(&picture) {
