@@ -132,6 +132,9 @@ native_lane() {
   # `|| return`: errexit does not hold in a function called with `||`.
   phase "fmt (cargo fmt --check)" cargo fmt --all --check || return
   phase "clippy (host, all targets)" cargo clippy --workspace --all-targets --locked --quiet -- -D warnings || return
+  # `shared` without its `train` feature: what a drawing-only build compiles.
+  phase "clippy (shared without training)" \
+    cargo clippy -p mnist-gan-shared --no-default-features --locked --quiet -- -D warnings || return
   phase "native tests: build" cargo test --workspace --locked --no-run --quiet || return
   phase "native tests: run" cargo test --workspace --locked
 }

@@ -17,13 +17,8 @@ cd "$(dirname "$0")/.."
 phase=${PHASE:-10000}
 runs=${RUNS:-runs/aids}
 batch=64
-export MNIST_DIR=${MNIST_DIR:-$PWD/../shared/mnist}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mnist-gan/target}
-trainer=${TRAINER:-}
-if [ -z "$trainer" ]; then
-  cargo build --release -p trainer --quiet
-  trainer=$CARGO_TARGET_DIR/release/trainer
-fi
+# shellcheck source=trainer/script-env.sh
+source trainer/script-env.sh
 
 # The flags of each variant, on top of the stable recipe.
 flags() {

@@ -16,14 +16,9 @@ cd "$(dirname "$0")/.."
 rounds=${ROUNDS:-3}
 threads=${THREADS:-2}
 batch=${BATCH:-64}
-export MNIST_DIR=${MNIST_DIR:-$PWD/../shared/mnist}
 peers=${PEERS_DIR:-$PWD/../shared/peers}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mnist-gan/target}
-trainer=${TRAINER:-}
-if [ -z "$trainer" ]; then
-  cargo build --release -p trainer --quiet
-  trainer=$CARGO_TARGET_DIR/release/trainer
-fi
+# shellcheck source=trainer/script-env.sh
+source trainer/script-env.sh
 python3 -c 'import torch' 2>/dev/null || { echo "needs torch: pip install torch numpy" >&2; exit 1; }
 
 # Timed steps and warm-up per model: about a minute a round each.
