@@ -59,9 +59,10 @@ pub enum ScheduleArg {
 
 /// Images a progressive run fades each new block in over, and trains each
 /// resolution for, unless the command line says: the conv stack reaches
-/// 32x32 after 1.5 epochs. The only setting measured so far (README).
-pub const DEFAULT_FADE_IMAGES: u64 = 15_000;
-pub const DEFAULT_STABLE_IMAGES: u64 = 15_000;
+/// 32x32 after 30,000 images (half an epoch). Measured against 15,000 and
+/// fixed depth at equal images (README, "Phase lengths").
+pub const DEFAULT_FADE_IMAGES: u64 = 5_000;
+pub const DEFAULT_STABLE_IMAGES: u64 = 5_000;
 
 #[derive(Args, Clone, Debug)]
 pub struct TrainArgs {
@@ -90,10 +91,10 @@ pub struct TrainArgs {
     /// How the conv stack trains: at full depth, or growing from 4x4 [default: fixed]
     #[arg(long, value_enum, conflicts_with = "resume")]
     pub schedule: Option<ScheduleArg>,
-    /// Progressive schedule: images over which each new block fades in [default: 15000]
+    /// Progressive schedule: images over which each new block fades in [default: 5000]
     #[arg(long, value_name = "N", conflicts_with = "resume", value_parser = whole::<0, 100_000_000>)]
     pub fade_images: Option<usize>,
-    /// Progressive schedule: images trained at each resolution once its block has faded in [default: 15000]
+    /// Progressive schedule: images trained at each resolution once its block has faded in [default: 5000]
     #[arg(long, value_name = "N", conflicts_with = "resume", value_parser = whole::<0, 100_000_000>)]
     pub stable_images: Option<usize>,
     /// The loss [default: the recipe's: bce for stable, sigmoid-bce for post]
