@@ -15,6 +15,11 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// When a run trains at which resolution.
+/// Images per fade-in and per resolution when growing, unless told otherwise
+/// (full size after 30,000 images): the best of the lengths measured (README,
+/// "Phase lengths"). The trainer's default and the page's schedule.
+pub const DEFAULT_PHASE_IMAGES: u64 = 5_000;
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Schedule {

@@ -7,7 +7,7 @@ use std::ops::RangeInclusive;
 
 use burn::prelude::*;
 use shared::epochs::Epochs;
-use shared::growth::{Schedule, Stage};
+use shared::growth::{DEFAULT_PHASE_IMAGES, Schedule, Stage};
 use shared::latent::{self, ChaCha8Rng, stream};
 use shared::mnist::{Images, SizedImages};
 use shared::weights::TrainingFacts;
@@ -24,10 +24,11 @@ pub const READBACK_EVERY: usize = 5;
 /// The preview grid is redrawn every this many steps (and after the first,
 /// to show where the digits start from, and at the end).
 pub const PREVIEW_EVERY: usize = 20;
-/// How the conv model grows in the page: faster than the trainer's 15,000
-/// images per phase, so that a run of a few hundred steps shows every
-/// resolution (full size after 30,000 images, 469 steps of 64).
-pub const PAGE_GROWTH: Schedule = Schedule::Progressive { fade_images: 5_000, stable_images: 5_000 };
+/// How the conv model grows in the page: as the trainer does by default, so
+/// that a run of a few hundred steps shows every resolution (full size after
+/// 30,000 images, 469 steps of 64).
+pub const PAGE_GROWTH: Schedule =
+    Schedule::Progressive { fade_images: DEFAULT_PHASE_IMAGES, stable_images: DEFAULT_PHASE_IMAGES };
 
 /// Where the weights of a run come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
-use shared::growth::Schedule;
+use shared::growth::{DEFAULT_PHASE_IMAGES, Schedule};
 use shared::{LossKind, ModelConfig, ModelKind, Recipe};
 
 use crate::backend::Backend;
@@ -56,13 +56,6 @@ pub enum ScheduleArg {
     /// Progressive growing: from 4x4, doubling to 32x32 (pggan only).
     Progressive,
 }
-
-/// Images a progressive run fades each new block in over, and trains each
-/// resolution for, unless the command line says: the conv stack reaches
-/// 32x32 after 30,000 images (half an epoch). Measured against 15,000 and
-/// fixed depth at equal images (README, "Phase lengths").
-pub const DEFAULT_FADE_IMAGES: u64 = 5_000;
-pub const DEFAULT_STABLE_IMAGES: u64 = 5_000;
 
 #[derive(Args, Clone, Debug)]
 pub struct TrainArgs {
@@ -250,8 +243,8 @@ fn schedule(args: &TrainArgs, kind: ModelKind) -> anyhow::Result<Schedule> {
             anyhow::bail!("--schedule progressive grows the conv stack: use it with --model pggan")
         }
         ScheduleArg::Progressive => Ok(Schedule::Progressive {
-            fade_images: args.fade_images.map_or(DEFAULT_FADE_IMAGES, |n| n as u64),
-            stable_images: args.stable_images.map_or(DEFAULT_STABLE_IMAGES, |n| n as u64),
+            fade_images: args.fade_images.map_or(DEFAULT_PHASE_IMAGES, |n| n as u64),
+            stable_images: args.stable_images.map_or(DEFAULT_PHASE_IMAGES, |n| n as u64),
         }),
     }
 }
