@@ -97,9 +97,7 @@ impl State {
     /// Puts `slot` in place, its generator on the page's device (one
     /// trained or loaded before a switch to WebGPU may still be on the CPU).
     fn set_slot(&mut self, kind: ModelKind, mut slot: Slot) {
-        if let Slot::Ready { generator, .. } = &mut slot {
-            *generator = generator.clone().to_device(&self.device);
-        }
+        move_to(&mut slot, &self.device);
         self.slots.iter_mut().find(|(k, _)| *k == kind).expect("every model has a slot").1 = slot;
     }
 
@@ -108,9 +106,7 @@ impl State {
         self.device = device;
         self.description = description;
         for (_, slot) in &mut self.slots {
-            if let Slot::Ready { generator, .. } = slot {
-                *generator = generator.clone().to_device(&self.device);
-            }
+            move_to(slot, &self.device);
         }
     }
 
@@ -121,6 +117,14 @@ impl State {
             Slot::Failed(message) => Err(message.clone()),
             Slot::Loading => Err("still loading".into()),
         }
+    }
+}
+
+/// A loaded generator moved to `device` (from the CPU: the way back would
+/// read WebGPU synchronously, which the browser cannot).
+fn move_to(slot: &mut Slot, device: &Device) {
+    if let Slot::Ready { generator, .. } = slot {
+        *generator = generator.clone().to_device(device);
     }
 }
 
@@ -277,35 +281,34 @@ async fn upgrade_to_webgpu(page: &Rc<Page>, state: &Shared) {
     let cpu_reason = match started {
         Ok(None) => "this browser offers no WebGPU adapter".to_string(),
         Err(reason) => format!("WebGPU failed to start: {reason}"),
-        Ok(Some(gpu)) => {
-            let ready: Vec<_> = {
-                let s = state.borrow();
-                s.slots
-                    .iter()
-                    .filter_map(|(_, slot)| match slot {
-                        Slot::Ready { generator, info, .. } => Some((generator.clone(), info.model.clone())),
-                        _ => None,
-                    })
-                    .collect()
-            };
-            let mut failure = None;
-            for (generator, config) in ready {
-                if let Err(e) = app::draw_digits(&generator.to_device(&gpu), &config, 0, &gpu).await {
-                    failure = Some(format!("WebGPU failed to draw: {e}"));
-                    break;
-                }
+        Ok(Some(gpu)) => match warm_up(state, &gpu).await {
+            Ok(()) => {
+                state.borrow_mut().switch_device(gpu, "WebGPU".into());
+                page.mark("backend", "webgpu");
+                return;
             }
-            match failure {
-                Some(reason) => reason,
-                None => {
-                    state.borrow_mut().switch_device(gpu, "WebGPU".into());
-                    page.mark("backend", "webgpu");
-                    return;
-                }
-            }
-        }
+            Err(e) => format!("WebGPU failed to draw: {e}"),
+        },
     };
     state.borrow_mut().description = format!("CPU ({cpu_reason})");
+}
+
+/// One generation with a copy of each loaded generator on `device`, which
+/// compiles its kernels there.
+async fn warm_up(state: &Shared, device: &Device) -> Result<(), String> {
+    let ready: Vec<_> = state
+        .borrow()
+        .slots
+        .iter()
+        .filter_map(|(_, slot)| match slot {
+            Slot::Ready { generator, info, .. } => Some((generator.clone(), info.model.clone())),
+            _ => None,
+        })
+        .collect();
+    for (generator, config) in ready {
+        app::draw_digits(&generator.to_device(device), &config, 0, device).await?;
+    }
+    Ok(())
 }
 
 /// The bytes at `url`, refusing HTTP errors and files over `limit` bytes
