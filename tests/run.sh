@@ -11,8 +11,8 @@
 #
 # Two lanes run at once, so that both cores stay busy while one build waits
 # on a long crate: the native lane (fmt, clippy, native tests) and the web lane
-# (install the web tools, wasm clippy, trunk build). The browser test runs
-# last, alone. A table of every phase's seconds closes the output.
+# (install the web tools, wasm clippy, trunk build). The wgpu tests and the
+# browser test run last, alone. A table of every phase's seconds closes the output.
 #
 # Environment:
 #   MNIST_DIR         the four MNIST .gz files (default: ../shared/mnist beside
@@ -136,7 +136,8 @@ native_lane() {
   phase "clippy (shared without training)" \
     cargo clippy -p mnist-gan-shared --no-default-features --locked --quiet -- -D warnings || return
   phase "native tests: build" cargo test --workspace --locked --no-run --quiet || return
-  phase "native tests: run" cargo test --workspace --locked
+  # The wgpu tests run later, alone (below).
+  phase "native tests: run" cargo test --workspace --locked -- --skip _on_wgpu_
 }
 
 web_lane() {
@@ -171,6 +172,16 @@ rm -f "$web_log"
 if [ "$web_ok" != 0 ]; then
   table || true
   echo "tests/run.sh: the web lane failed" >&2
+  exit 1
+fi
+
+# burn-wgpu on Mesa's software GL driver, one test at a time and with no build
+# beside it: wgpu's GL backend gives up (and once hung a CI run) when a shader
+# compiles for over 6 s while another thread waits, which CPU contention makes
+# likely.
+if ! phase "wgpu tests (Mesa llvmpipe)" cargo test -p trainer --test wgpu --locked -- --test-threads=1; then
+  table || true
+  echo "tests/run.sh: the wgpu tests failed" >&2
   exit 1
 fi
 

@@ -3,6 +3,8 @@
 //! (no unwinding, no buffers flushed). Points: `step` (after a training step
 //! and the checkpoint due after it), `checkpoint-rename` (a checkpoint's
 //! temporary file is written and synced, not yet renamed over the old one).
+//! `MNIST_GAN_FAULT=thread-panic` makes a helper thread panic while the main
+//! thread waits for it forever, as burn-wgpu's polling thread can (`main`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -22,4 +24,20 @@ pub fn point(name: &str) {
         eprintln!("fault injected: {name} #{reached}");
         std::process::exit(EXIT_STATUS);
     }
+}
+
+/// With `MNIST_GAN_FAULT=thread-panic`: a helper thread panics while this
+/// thread waits on an answer that cannot come (its channel has another sender
+/// left), which only the panic hook in `main` ends.
+pub fn thread_panic() {
+    if std::env::var("MNIST_GAN_FAULT").as_deref() != Ok("thread-panic") {
+        return;
+    }
+    let (sender, answer) = std::sync::mpsc::channel::<()>();
+    std::mem::forget(sender.clone());
+    std::thread::spawn(move || {
+        let _sender = sender;
+        panic!("fault injected: a helper thread panicked");
+    });
+    let _ = answer.recv();
 }

@@ -98,7 +98,22 @@ pub struct DataArgs {
     pub data_dir: Option<PathBuf>,
 }
 
+/// A panic on any thread ends the process. burn-wgpu waits for results that
+/// a polling thread of its own delivers; when wgpu panics there (Mesa's GL
+/// driver gives up on its context lock after 6 s while a long shader
+/// compiles), the trainer would otherwise wait forever.
+fn exit_on_any_panic() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        eprintln!("error: stopped by an internal error (above)");
+        std::process::exit(101);
+    }));
+}
+
 fn main() -> ExitCode {
+    exit_on_any_panic();
+    fault::thread_panic();
     let cli = Cli::parse();
     let result = match cli.command {
         None => run::train(cli.train),

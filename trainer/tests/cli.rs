@@ -299,7 +299,7 @@ fn a_killed_run_resumes_to_the_same_end() {
         if let Some(fault) = fault {
             c.env("MNIST_GAN_FAULT", fault);
         }
-        c.output().unwrap()
+        common::output(&mut c)
     };
     let straight = tmp.path().join("straight");
     assert!(train(&straight, None).status.success());
@@ -318,6 +318,18 @@ fn a_killed_run_resumes_to_the_same_end() {
             assert!(tensors(&run.join(file)) == tensors(&straight.join(file)), "{name}: {file} differs");
         }
     }
+}
+
+/// A panic on a thread the main one waits for (as burn-wgpu's polling thread
+/// can panic on a software GL driver) ends the process instead of hanging it.
+#[test]
+fn a_panic_on_any_thread_ends_the_process() {
+    let mut c = common::command(&["sample", "--help"]);
+    c.env("MNIST_GAN_FAULT", "thread-panic");
+    let out = common::output(&mut c);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(101), "{stderr}");
+    assert!(stderr.contains("a helper thread panicked") && stderr.contains("internal error"), "{stderr}");
 }
 
 #[test]

@@ -44,7 +44,7 @@ fn on(backend: &str, args: &[&str], tmp: &Path) -> Command {
 
 /// Runs on wgpu, failing with a hint when wgpu has no adapter here.
 fn on_wgpu(args: &[&str], tmp: &Path) -> String {
-    let out = on("wgpu", args, tmp).output().expect("the trainer binary runs");
+    let out = common::output(&mut on("wgpu", args, tmp));
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(
         out.status.success(),
