@@ -142,7 +142,7 @@ native_lane() {
 
 web_lane() {
   phase "clippy (wasm32, the page)" env CARGO_TARGET_DIR="$wasm_target" \
-    cargo clippy --target wasm32-unknown-unknown -p web --locked --quiet -- -D warnings || return
+    cargo clippy --target wasm32-unknown-unknown -p web -p drawer --locked --quiet -- -D warnings || return
   if [ -n "${SKIP_WEB:-}" ]; then return 0; fi
   phase "install web tools (trunk, wasm-bindgen, npm ci)" install_web_tools || return
   # The debug profile builds much faster than the shipped `trunk build --release`; the page is the same.

@@ -9,6 +9,7 @@
 pub mod activation;
 pub mod aids;
 pub mod conv;
+pub mod draw;
 #[cfg(feature = "train")]
 pub mod ema;
 pub mod epochs;

@@ -3,13 +3,11 @@
 //! pixels drawn.
 
 use burn::prelude::*;
-use shared::image::{GRID_GAP, Gray, grid, to_pixels};
+use shared::image::{GRID_GAP, Gray};
 use shared::weights::{self, MAX_WEIGHTS_BYTES, Role, TrainingFacts, WeightsError, WeightsInfo};
 use shared::{Discriminator, Generator, ModelConfig, ModelKind, latent};
 
-/// Digits in the grid, and per row.
-pub const GRID_DIGITS: usize = 64;
-pub const GRID_COLUMNS: usize = 8;
+pub use shared::draw::{GRID_COLUMNS, GRID_DIGITS, draw_digits, generate_pixels};
 /// Frames of a latent walk, both ends included.
 pub const WALK_FRAMES: usize = 48;
 
@@ -162,32 +160,6 @@ pub fn seed_from_unit(u: f64) -> u64 {
     (u.clamp(0.0, 1.0) * 4_294_967_296.0) as u64 % 4_294_967_296
 }
 
-/// The 8-bit pixels of the images generated from `latents` (rows of `dim`).
-pub async fn generate_pixels(
-    generator: &Generator,
-    latents: Vec<f32>,
-    dim: usize,
-    device: &Device,
-) -> Result<Vec<u8>, String> {
-    let z = latent::to_tensor(latents, dim, device);
-    let data = generator.generate(z).into_data_async().await.map_err(|e| format!("reading digits back: {e:?}"))?;
-    let values = data.try_into_vec_as::<f32>().map_err(|e| format!("reading digits back: {e:?}"))?;
-    Ok(to_pixels(&values))
-}
-
-/// The grid of digits for `seed`: the same latents, layout and pixels as
-/// `trainer sample --seed <seed> --count 64`.
-pub async fn draw_digits(
-    generator: &Generator,
-    config: &ModelConfig,
-    seed: u64,
-    device: &Device,
-) -> Result<Gray, String> {
-    let (dim, side) = (config.latent_dim(), config.image_size());
-    let pixels = generate_pixels(generator, latent::noise(seed, GRID_DIGITS, dim), dim, device).await?;
-    Ok(grid(&pixels, side, GRID_COLUMNS))
-}
-
 /// The digit under pixel `(x, y)` of the grid of `side`-pixel digits, if
 /// any: the gaps between digits belong to none.
 pub fn cell_at(x: f64, y: f64, side: usize) -> Option<usize> {
@@ -247,6 +219,7 @@ pub fn rgba(picture: &Gray) -> Vec<u8> {
 mod tests {
     use super::*;
     use shared::InitScheme;
+    use shared::image::{grid, to_pixels};
     use shared::weights::Precision;
 
     fn device() -> Device {

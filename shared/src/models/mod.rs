@@ -109,11 +109,18 @@ pub enum ModelKind {
 }
 
 impl ModelKind {
+    pub const ALL: [ModelKind; 2] = [ModelKind::Gan, ModelKind::Pggan];
+
     pub fn name(self) -> &'static str {
         match self {
             ModelKind::Gan => "gan",
             ModelKind::Pggan => "pggan",
         }
+    }
+
+    /// The model of that [`name`](Self::name), if any.
+    pub fn named(name: &str) -> Option<ModelKind> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
     }
 }
 

@@ -1,0 +1,198 @@
+//! The page's CPU worker: holds a generator per model on burn's CPU backend
+//! and draws grids of digits in a Web Worker, so that the page's main thread
+//! only paints them and answers the user (a conv grid takes ~0.6 s of CPU).
+//! A small module: no WebGPU (CubeCL), no autodiff, no optimiser.
+//!
+//! [`Drawer`] is the logic, tested on the host; on wasm, `worker` wires it to
+//! the worker's messages, which carry plain data (the page's
+//! `page::drawer` is the other end):
+//!
+//! - to the worker: `{op: "load", serial, config, bytes}` (a weights file the
+//!   page has checked, and its model's description as JSON) and
+//!   `{op: "draw", id, model, seed}` (the seed as a decimal string: a u64 does
+//!   not fit a JS number);
+//! - from it: `{op: "ready"}` once it listens, `{op: "loaded", serial, model,
+//!   error}` and `{op: "drawn", id, width, height, pixels, error}` (the gray
+//!   pixels' buffer is transferred, not copied).
+
+use std::future::Future;
+
+use burn::prelude::*;
+use shared::image::Gray;
+use shared::{Generator, ModelConfig, ModelKind};
+
+/// The generators the worker holds, the latest of each model.
+pub struct Drawer {
+    device: Device,
+    generators: Vec<(Generator, ModelConfig)>,
+}
+
+impl Default for Drawer {
+    fn default() -> Self {
+        Self { device: Device::flex(), generators: Vec::new() }
+    }
+}
+
+impl Drawer {
+    /// Builds the generator `config` (JSON) describes from a weights file,
+    /// in place of that model's previous one.
+    pub fn load(&mut self, config: &str, bytes: &[u8]) -> Result<ModelKind, String> {
+        let config: ModelConfig =
+            serde_json::from_str(config).map_err(|e| format!("the model's description does not parse: {e}"))?;
+        let generator = shared::weights::load_generator_as(bytes, &config, &self.device).map_err(|e| e.to_string())?;
+        let kind = config.kind();
+        self.generators.retain(|(_, c)| c.kind() != kind);
+        self.generators.push((generator, config));
+        Ok(kind)
+    }
+
+    /// The grid of digits `kind`'s generator draws for `seed`: the page's
+    /// grid, as on any other device.
+    pub fn draw(&self, kind: ModelKind, seed: u64) -> impl Future<Output = Result<Gray, String>> + 'static {
+        let held = self.generators.iter().find(|(_, c)| c.kind() == kind).cloned();
+        let device = self.device.clone();
+        async move {
+            let (generator, config) =
+                held.ok_or_else(|| format!("no {} generator loaded in the worker", kind.name()))?;
+            shared::draw::draw_digits(&generator, &config, seed, &device).await
+        }
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+mod worker {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use js_sys::{Array, Object, Reflect, Uint8Array};
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen::prelude::*;
+    use wasm_bindgen_futures::spawn_local;
+    use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+
+    use shared::ModelKind;
+
+    use super::Drawer;
+
+    fn field(data: &JsValue, key: &str) -> JsValue {
+        Reflect::get(data, &key.into()).unwrap_or(JsValue::UNDEFINED)
+    }
+
+    /// Posts `{key: value, ...}`, handing over `transfer` (an ArrayBuffer) if given.
+    fn post(scope: &DedicatedWorkerGlobalScope, fields: &[(&str, JsValue)], transfer: Option<JsValue>) {
+        let message = Object::new();
+        for (key, value) in fields {
+            let _ = Reflect::set(&message, &(*key).into(), value);
+        }
+        let sent = match transfer {
+            Some(buffer) => scope.post_message_with_transfer(&message, &Array::of1(&buffer)),
+            None => scope.post_message(&message),
+        };
+        if let Err(e) = sent {
+            web_sys::console::error_2(&"the drawing worker could not answer:".into(), &e);
+        }
+    }
+
+    fn error(message: Option<String>) -> JsValue {
+        message.map(JsValue::from).unwrap_or(JsValue::NULL)
+    }
+
+    fn handle(scope: &DedicatedWorkerGlobalScope, drawer: &Rc<RefCell<Drawer>>, data: JsValue) {
+        match field(&data, "op").as_string().as_deref() {
+            Some("load") => {
+                let config = field(&data, "config").as_string().unwrap_or_default();
+                let bytes = field(&data, "bytes").dyn_into::<Uint8Array>().map(|a| a.to_vec()).unwrap_or_default();
+                let loaded = drawer.borrow_mut().load(&config, &bytes);
+                let model = loaded.as_ref().map(|k| JsValue::from(k.name())).unwrap_or(JsValue::NULL);
+                let fields = [("op", "loaded".into()), ("serial", field(&data, "serial")), ("model", model)];
+                post(scope, &[&fields[..], &[("error", error(loaded.err()))]].concat(), None);
+            }
+            Some("draw") => {
+                let id = field(&data, "id");
+                let model = field(&data, "model").as_string().and_then(|m| ModelKind::named(&m));
+                let seed = field(&data, "seed").as_string().and_then(|s| s.parse::<u64>().ok());
+                let job = match (model, seed) {
+                    (Some(model), Some(seed)) => Ok(drawer.borrow().draw(model, seed)),
+                    _ => Err("a draw needs a known model and a whole-number seed".to_string()),
+                };
+                let scope = scope.clone();
+                spawn_local(async move {
+                    let drawn = match job {
+                        Ok(drawing) => drawing.await,
+                        Err(e) => Err(e),
+                    };
+                    match drawn {
+                        Ok(picture) => {
+                            let pixels = Uint8Array::from(picture.pixels.as_slice());
+                            let fields = [
+                                ("op", "drawn".into()),
+                                ("id", id),
+                                ("width", (picture.width as u32).into()),
+                                ("height", (picture.height as u32).into()),
+                                ("pixels", pixels.clone().into()),
+                                ("error", JsValue::NULL),
+                            ];
+                            post(&scope, &fields, Some(pixels.buffer().into()));
+                        }
+                        Err(e) => post(&scope, &[("op", "drawn".into()), ("id", id), ("error", e.into())], None),
+                    }
+                });
+            }
+            _ => post(scope, &[("op", "error".into()), ("error", "unknown message".into())], None),
+        }
+    }
+
+    #[wasm_bindgen(start)]
+    pub fn start() {
+        console_error_panic_hook::set_once();
+        let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+        let drawer = Rc::new(RefCell::new(Drawer::default()));
+        let answer = scope.clone();
+        let on_message =
+            Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| handle(&answer, &drawer, event.data()));
+        scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        on_message.forget(); // the worker lives as long as the page
+        // Messages that came before this point were dropped: the page waits for this one.
+        post(&scope, &[("op", "ready".into())], None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shipped(kind: ModelKind) -> (String, Vec<u8>) {
+        let path = format!("{}/../weights/{}.safetensors", env!("CARGO_MANIFEST_DIR"), kind.name());
+        let bytes = std::fs::read(path).expect("the shipped weights");
+        let info = shared::weights::read_info(&bytes).unwrap();
+        (serde_json::to_string(&info.model).unwrap(), bytes)
+    }
+
+    #[test]
+    fn draws_what_the_page_draws_for_each_model() {
+        let mut drawer = Drawer::default();
+        for kind in [ModelKind::Gan, ModelKind::Pggan] {
+            let (config, bytes) = shipped(kind);
+            assert_eq!(drawer.load(&config, &bytes), Ok(kind));
+            let drawn = pollster::block_on(drawer.draw(kind, 7)).unwrap();
+            let device = Device::flex();
+            let (generator, info) = shared::weights::load_generator(&bytes, Some(kind), &device).unwrap();
+            let expected = pollster::block_on(shared::draw::draw_digits(&generator, &info.model, 7, &device)).unwrap();
+            assert_eq!(drawn, expected, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn bad_requests_say_what_is_wrong() {
+        let mut drawer = Drawer::default();
+        let missing = pollster::block_on(drawer.draw(ModelKind::Pggan, 1)).unwrap_err();
+        assert!(missing.contains("no pggan generator loaded"), "{missing}");
+        let (config, bytes) = shipped(ModelKind::Gan);
+        let bad = drawer.load("{", &bytes).unwrap_err();
+        assert!(bad.contains("description does not parse"), "{bad}");
+        let truncated = drawer.load(&config, &bytes[..100]).unwrap_err();
+        assert!(!truncated.is_empty());
+        assert_eq!(ModelKind::named("pggan"), Some(ModelKind::Pggan));
+        assert_eq!(ModelKind::named("vae"), None);
+    }
+}
