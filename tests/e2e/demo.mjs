@@ -34,6 +34,9 @@ const CLICKS = { webgpu: 1, cpu: 5 };
 // The CPU draws the first digits before anything else loads (the debug
 // build this test gets compiles slower than the shipped one).
 const FIRST_DIGITS_MS = 3000;
+// The longest main-thread task allowed while the CPU worker draws grids (in
+// the debug build CI tests; a conv grid on the main thread took ~700 ms).
+const LONG_TASK_MS = 200;
 
 let failures = 0;
 function check(ok, message) {
@@ -165,6 +168,13 @@ async function withPage(mode, fn) {
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args });
   try {
     const page = await browser.newPage({ viewport: { width: 800, height: 900 } });
+    // The main thread's long tasks, for the checks that it stays responsive.
+    await page.addInitScript(() => {
+      window.__longtasks = [];
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) window.__longtasks.push(e.duration);
+      }).observe({ type: 'longtask', buffered: true });
+    });
     page.on('pageerror', (e) => console.log(`  [page error] ${e.message}`));
     page.on('console', (m) => { if (m.type() === 'error') console.log(`  [console] ${m.text()}`); });
     return await fn(page);
@@ -209,6 +219,12 @@ for (const mode of ['webgpu', 'cpu']) {
     check(d.backend === mode, `${mode}: backend in use once loaded is ${d.backend}`);
     const errors = await page.textContent('#errors');
     check(errors.trim() === '', `${mode}: no errors shown (${errors.trim() || 'none'})`);
+    if (mode === 'cpu') {
+      // The CPU worker holds both shipped generators, and draws from then on.
+      await page.waitForFunction(() => ['gan pggan', 'failed'].includes(document.body.dataset.drawer), null, { timeout: TIMEOUT });
+      d = await dataset(page);
+      check(d.drawer === 'gan pggan', `cpu: the drawing worker holds both generators (${d.drawer})`);
+    }
 
     let generation = Number(d.generation);
     for (const model of ['gan', 'pggan']) {
@@ -243,10 +259,19 @@ for (const mode of ['webgpu', 'cpu']) {
         `${mode}/${model}: seed ${SEED} matches trainer sample (mean |diff| ${c.mean.toFixed(3)} levels, ${(100 * c.far).toFixed(3)}% over 8)`);
 
       const times = [];
+      await page.evaluate(() => { window.__longtasks = []; });
       for (let i = 0; i < CLICKS[mode]; i++) {
         await page.click('#digits');
         d = await waitGeneration(page, ++generation);
         times.push(Number(d.ms));
+        if (mode === 'cpu') check(d.drawnby === 'worker', `cpu/${model}: click ${i + 1} drawn by the ${d.drawnby}`);
+      }
+      if (mode === 'cpu') {
+        // Drawn in the worker, a conv grid (~0.6 s of CPU) leaves the page free.
+        const longest = Math.max(0, ...await page.evaluate(() => window.__longtasks));
+        run.clicks_longest_task_ms = { ...run.clicks_longest_task_ms, [model]: longest };
+        check(longest <= LONG_TASK_MS,
+          `cpu/${model}: longest main-thread task while ${CLICKS[mode]} grids were drawn: ${longest} ms (at most ${LONG_TASK_MS})`);
       }
       const after = await canvasPixels(page);
       check(after.gray.some((v, i) => v !== first.gray[i]) && d.seed !== String(SEED),

@@ -30,15 +30,16 @@ async fn take(page: &Rc<Page>, state: &Shared, file: File) {
         Err(e) => Err(e),
     };
     let device = state.borrow().device.clone();
-    match result.and_then(|bytes| app::load_user_weights(&name, &bytes, &device)) {
-        Ok((generator, info)) => {
+    match result.and_then(|bytes| app::load_user_weights(&name, &bytes, &device).map(|loaded| (loaded, bytes))) {
+        Ok(((generator, info), bytes)) => {
             let kind = info.model.kind();
             let trained = match &info.training {
                 Some(t) => format!(", trained {} steps with seed {}", t.steps, t.seed),
                 None => String::new(),
             };
             page.text("weights-message", &format!("Using {name}: a {} generator{trained}.", app::label(kind)));
-            state.borrow_mut().set_slot(kind, Slot::Ready { generator, info, origin: Origin::File(name) });
+            let slot = Slot::Ready { generator, info, origin: Origin::File(name) };
+            state.borrow_mut().set_slot(kind, slot, Some(&bytes));
             page.choose_model(state, kind);
             page.mark("weights", "loaded");
             request_draw(page, state);

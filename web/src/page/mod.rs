@@ -3,10 +3,12 @@
 //! in the submodules.
 //!
 //! The `<body>` carries the page's state in data attributes (`state`,
-//! `backend`, `model`, `seed`, `generation`, `ms`, `origin`, and the
+//! `backend`, `model`, `seed`, `generation`, `ms`, `origin`, `drawnby`
+//! (`worker` or `page`), `drawer` (the CPU worker's status), and the
 //! `walk*`, `train*` and `weights*` ones of the submodules) so that tests,
 //! and curious users, can follow it.
 
+mod drawer;
 mod files;
 mod train;
 mod walk;
@@ -80,6 +82,9 @@ struct State {
     device: Device,
     /// How the page names the device, e.g. "WebGPU".
     description: String,
+    /// The device is WebGPU; else grids are drawn in the CPU worker when it can.
+    gpu: bool,
+    drawer: drawer::Drawer,
     slots: Vec<(ModelKind, Slot)>,
     model: ModelKind,
     seed: u64,
@@ -95,8 +100,13 @@ impl State {
     }
 
     /// Puts `slot` in place, its generator on the page's device (one
-    /// trained or loaded before a switch to WebGPU may still be on the CPU).
-    fn set_slot(&mut self, kind: ModelKind, mut slot: Slot) {
+    /// trained or loaded before a switch to WebGPU may still be on the CPU),
+    /// and in the CPU worker when it came from a file (`bytes`).
+    fn set_slot(&mut self, kind: ModelKind, mut slot: Slot, bytes: Option<&[u8]>) {
+        match (&slot, bytes) {
+            (Slot::Ready { info, .. }, Some(bytes)) => self.drawer.load(kind, &info.model, bytes),
+            _ => self.drawer.forget(kind),
+        }
         move_to(&mut slot, &self.device);
         self.slots.iter_mut().find(|(k, _)| *k == kind).expect("every model has a slot").1 = slot;
     }
@@ -105,6 +115,7 @@ impl State {
     fn switch_device(&mut self, device: Device, description: String) {
         self.device = device;
         self.description = description;
+        self.gpu = true;
         for (_, slot) in &mut self.slots {
             move_to(slot, &self.device);
         }
@@ -338,9 +349,10 @@ fn request_draw(page: &Rc<Page>, state: &Shared) {
         state,
         |s| &mut s.drawing,
         async move || {
-            let (job, device, kind, seed) = {
+            let (job, device, kind, seed, worker) = {
                 let s = shared.borrow();
-                (s.chosen(), s.device.clone(), s.model, s.seed)
+                let worker = (!s.gpu && s.drawer.holds(s.model)).then(|| s.drawer.clone());
+                (s.chosen(), s.device.clone(), s.model, s.seed, worker)
             };
             let (generator, info, origin) = match job {
                 Ok(job) => job,
@@ -350,7 +362,11 @@ fn request_draw(page: &Rc<Page>, state: &Shared) {
                 }
             };
             let start = page.now();
-            match app::draw_digits(&generator, &info.model, seed, &device).await {
+            let drawn = match &worker {
+                Some(worker) => worker.draw(kind, seed).await,
+                None => app::draw_digits(&generator, &info.model, seed, &device).await,
+            };
+            match drawn {
                 Ok(picture) => {
                     let ms = page.now() - start;
                     if let Err(e) = page.digits.paint(&picture) {
@@ -368,6 +384,7 @@ fn request_draw(page: &Rc<Page>, state: &Shared) {
                     page.mark("origin", origin.name());
                     page.mark("seed", &seed.to_string());
                     page.mark("generation", &generations.to_string());
+                    page.mark("drawnby", if worker.is_some() { "worker" } else { "page" });
                     if generations == 1 {
                         // Milliseconds from navigation to the first digits on screen.
                         page.mark("firstms", &format!("{:.0}", page.now()));
@@ -463,9 +480,15 @@ async fn run() -> Result<(), JsValue> {
     page.text("status", "Loading weights…");
 
     let (seed, model) = url_choice(&page.window);
+    let drawer = {
+        let page = page.clone();
+        drawer::Drawer::start(move |status| page.mark("drawer", status))
+    };
     let state: Shared = Rc::new(RefCell::new(State {
         device: device.clone(),
         description: "CPU".into(),
+        gpu: false,
+        drawer,
         slots: MODELS.iter().map(|&k| (k, Slot::Loading)).collect(),
         model: model.unwrap_or(ModelKind::Gan),
         seed: seed.unwrap_or_else(|| app::seed_from_unit(js_sys::Math::random())),
@@ -485,7 +508,7 @@ async fn run() -> Result<(), JsValue> {
     let order = std::iter::once(chosen).chain(MODELS.into_iter().filter(|&k| k != chosen));
     let mut started = false;
     for kind in order {
-        let slot = load_model(&page.window, kind, &device).await;
+        let (slot, bytes) = load_model(&page.window, kind, &device).await;
         let ready = slot.is_ready();
         if !matches!(state.borrow().slot(kind), Slot::Loading) {
             continue; // the user's own file arrived first: keep it
@@ -496,7 +519,7 @@ async fn run() -> Result<(), JsValue> {
                 radio.set_disabled(true);
             }
         }
-        state.borrow_mut().set_slot(kind, slot);
+        state.borrow_mut().set_slot(kind, slot, Some(&bytes));
         if ready && !started {
             started = true;
             if kind != chosen {
@@ -534,11 +557,11 @@ async fn run() -> Result<(), JsValue> {
     Ok(())
 }
 
-/// Downloads and checks one model.
-async fn load_model(window: &Window, kind: ModelKind, device: &Device) -> Slot {
+/// Downloads and checks one model; the bytes downloaded, for the worker.
+async fn load_model(window: &Window, kind: ModelKind, device: &Device) -> (Slot, Vec<u8>) {
     match fetch_bytes(window, &app::weights_url(kind), MAX_WEIGHTS_BYTES).await {
-        Ok(bytes) => Slot::from_weights(kind, &bytes, device),
-        Err(reason) => Slot::fetch_failed(kind, &reason),
+        Ok(bytes) => (Slot::from_weights(kind, &bytes, device), bytes),
+        Err(reason) => (Slot::fetch_failed(kind, &reason), Vec::new()),
     }
 }
 

@@ -393,7 +393,7 @@ fn use_in_grid(page: &Rc<Page>, state: &Shared) {
         let slot = Slot::Ready { generator: run.generator(), info, origin: Origin::Trained { steps: run.step } };
         (run.config.kind(), slot)
     };
-    state.borrow_mut().set_slot(kind, slot);
+    state.borrow_mut().set_slot(kind, slot, None);
     page.choose_model(state, kind);
     request_draw(page, state);
 }

@@ -1,0 +1,241 @@
+//! The page's end of its CPU worker (the `drawer` crate in `web/worker`):
+//! grids drawn on the CPU are drawn there, off the main thread, once the
+//! worker is ready and holds the generator now in the model's slot. Until
+//! then, and for generators it cannot have (trained in this page), the page
+//! draws them itself. The messages are described in `web/worker/src/lib.rs`.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
+use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+use shared::image::Gray;
+use shared::{ModelConfig, ModelKind};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{MessageEvent, Worker};
+
+use super::js_message;
+
+/// The worker's loader script, which trunk writes beside the page.
+const LOADER: &str = "drawer_loader.js";
+
+/// What the page does with the worker's status.
+type OnChange = Box<dyn Fn(&str)>;
+
+#[derive(Clone)]
+pub struct Drawer(Rc<RefCell<Inner>>);
+
+#[derive(Default)]
+struct Inner {
+    /// Told [`Inner::status`] whenever it changes.
+    on_change: Option<OnChange>,
+    /// None once the worker failed: the page draws everything itself.
+    worker: Option<Worker>,
+    ready: bool,
+    /// Messages (and the buffer each hands over) waiting for the worker to listen.
+    held_back: Vec<(JsValue, JsValue)>,
+    /// The serial of the last generator sent for each model, and the models
+    /// whose last one the worker has built.
+    latest: HashMap<ModelKind, u64>,
+    holds: HashSet<ModelKind>,
+    serial: u64,
+    /// Draws under way: how to resolve and reject each.
+    pending: HashMap<u32, (Function, Function)>,
+    next_id: u32,
+}
+
+fn field(data: &JsValue, key: &str) -> JsValue {
+    Reflect::get(data, &key.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn message(fields: &[(&str, JsValue)]) -> JsValue {
+    let message = Object::new();
+    for (key, value) in fields {
+        let _ = Reflect::set(&message, &(*key).into(), value);
+    }
+    message.into()
+}
+
+impl Inner {
+    /// "starting", "failed", or the models whose generators it holds, e.g. "gan pggan".
+    fn status(&self) -> String {
+        match (&self.worker, self.ready) {
+            (None, _) => "failed".into(),
+            (Some(_), false) => "starting".into(),
+            (Some(_), true) => ModelKind::ALL
+                .into_iter()
+                .filter(|k| self.holds.contains(k))
+                .map(ModelKind::name)
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+
+    fn changed(&self) {
+        if let Some(on_change) = &self.on_change {
+            on_change(&self.status());
+        }
+    }
+
+    fn send(&mut self, message: JsValue, transfer: JsValue) {
+        match &self.worker {
+            Some(worker) if self.ready => {
+                let sent = if transfer.is_undefined() {
+                    worker.post_message(&message)
+                } else {
+                    worker.post_message_with_transfer(&message, &Array::of1(&transfer))
+                };
+                if let Err(e) = sent {
+                    self.fail(&js_message(e));
+                }
+            }
+            Some(_) => self.held_back.push((message, transfer)),
+            None => {}
+        }
+    }
+
+    /// The page draws everything itself from now on.
+    fn fail(&mut self, reason: &str) {
+        web_sys::console::warn_1(&format!("the drawing worker stopped: {reason}; the page draws itself").into());
+        if let Some(worker) = self.worker.take() {
+            worker.terminate();
+        }
+        self.holds.clear();
+        self.held_back.clear();
+        for (_, (_, reject)) in self.pending.drain() {
+            let _ = reject.call1(&JsValue::NULL, &reason.into());
+        }
+        self.changed();
+    }
+
+    fn receive(&mut self, data: JsValue) {
+        match field(&data, "op").as_string().as_deref() {
+            Some("ready") => {
+                self.ready = true;
+                for (message, transfer) in std::mem::take(&mut self.held_back) {
+                    self.send(message, transfer);
+                }
+                self.changed();
+            }
+            Some("loaded") => {
+                let model = field(&data, "model").as_string().and_then(|m| ModelKind::named(&m));
+                let serial = field(&data, "serial").as_f64().map(|s| s as u64);
+                match (model, field(&data, "error").as_string()) {
+                    (Some(model), None) if serial.is_some() && self.latest.get(&model).copied() == serial => {
+                        self.holds.insert(model);
+                        self.changed();
+                    }
+                    (_, Some(error)) => web_sys::console::warn_1(&format!("the drawing worker: {error}").into()),
+                    _ => {} // a generator replaced since
+                }
+            }
+            Some("drawn") => {
+                let id = field(&data, "id").as_f64().unwrap_or(-1.0) as u32;
+                if let Some((resolve, reject)) = self.pending.remove(&id) {
+                    let _ = match field(&data, "error").as_string() {
+                        Some(error) => reject.call1(&JsValue::NULL, &error.into()),
+                        None => resolve.call1(&JsValue::NULL, &data),
+                    };
+                }
+            }
+            _ => web_sys::console::warn_1(&"the drawing worker said something unexpected".into()),
+        }
+    }
+}
+
+impl Drawer {
+    /// Starts the worker; `on_change` is told its status (see
+    /// [`Inner::status`]) whenever that changes.
+    pub fn start(on_change: impl Fn(&str) + 'static) -> Drawer {
+        let drawer = Drawer(Rc::default());
+        drawer.0.borrow_mut().on_change = Some(Box::new(on_change));
+        let worker = match Worker::new(LOADER) {
+            Ok(worker) => worker,
+            Err(e) => {
+                drawer.0.borrow_mut().fail(&js_message(e));
+                return drawer;
+            }
+        };
+        let inner = drawer.0.clone();
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            inner.borrow_mut().receive(event.data());
+        });
+        let inner = drawer.0.clone();
+        let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+            inner.borrow_mut().fail("its script failed to load or run");
+        });
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        on_message.forget(); // both live as long as the page
+        on_error.forget();
+        drawer.0.borrow_mut().worker = Some(worker);
+        drawer
+    }
+
+    /// Sends the worker the generator now in `kind`'s slot: a weights file
+    /// the page has checked, and its model's description.
+    pub fn load(&self, kind: ModelKind, config: &ModelConfig, bytes: &[u8]) {
+        let mut inner = self.0.borrow_mut();
+        inner.serial += 1;
+        let serial = inner.serial;
+        inner.latest.insert(kind, serial);
+        inner.holds.remove(&kind);
+        inner.changed();
+        let config = serde_json::to_string(config).unwrap_or_default();
+        let bytes = Uint8Array::from(bytes);
+        let fields = [
+            ("op", "load".into()),
+            ("serial", (serial as f64).into()),
+            ("config", config.into()),
+            ("bytes", bytes.clone().into()),
+        ];
+        inner.send(message(&fields), bytes.buffer().into());
+    }
+
+    /// `kind`'s slot holds a generator the worker does not have.
+    pub fn forget(&self, kind: ModelKind) {
+        let mut inner = self.0.borrow_mut();
+        inner.serial += 1;
+        let serial = inner.serial;
+        inner.latest.insert(kind, serial);
+        inner.holds.remove(&kind);
+        inner.changed();
+    }
+
+    /// The worker can draw `kind`'s current generator.
+    pub fn holds(&self, kind: ModelKind) -> bool {
+        let inner = self.0.borrow();
+        inner.ready && inner.worker.is_some() && inner.holds.contains(&kind)
+    }
+
+    /// The grid of `kind`'s digits for `seed`, drawn in the worker.
+    pub async fn draw(&self, kind: ModelKind, seed: u64) -> Result<Gray, String> {
+        let promise = {
+            let mut inner = self.0.borrow_mut();
+            inner.next_id = inner.next_id.wrapping_add(1);
+            let id = inner.next_id;
+            let mut callbacks = None;
+            let promise = Promise::new(&mut |resolve, reject| callbacks = Some((resolve, reject)));
+            inner.pending.insert(id, callbacks.expect("a promise runs its executor at once"));
+            let fields = [
+                ("op", "draw".into()),
+                ("id", id.into()),
+                ("model", kind.name().into()),
+                ("seed", seed.to_string().into()),
+            ];
+            inner.send(message(&fields), JsValue::UNDEFINED);
+            promise
+        };
+        let data = JsFuture::from(promise).await.map_err(js_message)?;
+        let (width, height) = (field(&data, "width").as_f64(), field(&data, "height").as_f64());
+        let pixels = field(&data, "pixels").dyn_into::<Uint8Array>().map(|a| a.to_vec());
+        match (width, height, pixels) {
+            (Some(w), Some(h), Ok(pixels)) if (w * h) as usize == pixels.len() => {
+                Ok(Gray { width: w as usize, height: h as usize, pixels })
+            }
+            _ => Err("the drawing worker answered with a malformed picture".into()),
+        }
+    }
+}
