@@ -177,12 +177,7 @@ impl Drawer {
     /// Sends the worker the generator now in `kind`'s slot: a weights file
     /// the page has checked, and its model's description.
     pub fn load(&self, kind: ModelKind, config: &ModelConfig, bytes: &[u8]) {
-        let mut inner = self.0.borrow_mut();
-        inner.serial += 1;
-        let serial = inner.serial;
-        inner.latest.insert(kind, serial);
-        inner.holds.remove(&kind);
-        inner.changed();
+        let serial = self.forget(kind);
         let config = serde_json::to_string(config).unwrap_or_default();
         let bytes = Uint8Array::from(bytes);
         let fields = [
@@ -191,17 +186,19 @@ impl Drawer {
             ("config", config.into()),
             ("bytes", bytes.clone().into()),
         ];
-        inner.send(message(&fields), bytes.buffer().into());
+        self.0.borrow_mut().send(message(&fields), bytes.buffer().into());
     }
 
-    /// `kind`'s slot holds a generator the worker does not have.
-    pub fn forget(&self, kind: ModelKind) {
+    /// `kind`'s slot holds a generator the worker does not have (yet): what
+    /// it answers for earlier ones is ignored. The generator's serial.
+    pub fn forget(&self, kind: ModelKind) -> u64 {
         let mut inner = self.0.borrow_mut();
         inner.serial += 1;
         let serial = inner.serial;
         inner.latest.insert(kind, serial);
         inner.holds.remove(&kind);
         inner.changed();
+        serial
     }
 
     /// The worker can draw `kind`'s current generator.

@@ -105,7 +105,9 @@ impl State {
     fn set_slot(&mut self, kind: ModelKind, mut slot: Slot, bytes: Option<&[u8]>) {
         match (&slot, bytes) {
             (Slot::Ready { info, .. }, Some(bytes)) => self.drawer.load(kind, &info.model, bytes),
-            _ => self.drawer.forget(kind),
+            _ => {
+                self.drawer.forget(kind);
+            }
         }
         move_to(&mut slot, &self.device);
         self.slots.iter_mut().find(|(k, _)| *k == kind).expect("every model has a slot").1 = slot;
