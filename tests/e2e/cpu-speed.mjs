@@ -4,6 +4,8 @@
 // (`data-ms`: latents to pixels), without WebGPU; with TRAIN_STEPS=N also the
 // steps/s of N steps of the conv model trained in the page at 32x32 (batch
 // TRAIN_BATCH, 16 by default), as the page reports it (`data-trainrate`).
+// Also the longest main-thread task (a `longtask` PerformanceObserver) while
+// the conv model's grids are drawn, the longest over all loads.
 //
 // usage: node tests/e2e/cpu-speed.mjs DIST_DIR... (ROUNDS=2 by default)
 import { chromium } from 'playwright-core';
@@ -21,12 +23,18 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const trainSteps = Number(process.env.TRAIN_STEPS || 0);
 const trainBatch = Number(process.env.TRAIN_BATCH || 16);
 const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
-const results = Object.fromEntries(dists.map((d) => [d, { first: [], gan: [], pggan: [], train: [] }]));
+const results = Object.fromEntries(dists.map((d) => [d, { first: [], gan: [], pggan: [], train: [], longest: 0 }]));
 const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
 for (let round = 0; round < rounds; round++) {
   for (const dist of dists) {
     const { server, base } = await serve(dist);
     const page = await browser.newPage();
+    await page.addInitScript(() => {
+      window.__longtasks = [];
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) window.__longtasks.push(e.duration);
+      }).observe({ type: 'longtask', buffered: true });
+    });
     const generation = async (n) => {
       await page.waitForFunction((n) => Number(document.body.dataset.generation || 0) >= n, n, { timeout: 120_000 });
       return page.evaluate(() => ({ ...document.body.dataset }));
@@ -36,11 +44,15 @@ for (let round = 0; round < rounds; round++) {
     if (d.backend !== 'cpu') throw new Error(`${dist}: expected the CPU backend, got ${d.backend}`);
     results[dist].first.push(Number(d.firstms));
     await page.waitForFunction(() => document.body.dataset.loaded === 'all', null, { timeout: 120_000 });
+    // Builds with the CPU worker: once it holds both generators.
+    await page.waitForFunction(() => [undefined, 'gan pggan', 'failed'].includes(document.body.dataset.drawer), null,
+      { timeout: 120_000 });
     let n = Number(d.generation);
     for (const model of ['gan', 'pggan']) {
       if (model === 'pggan') {
         await page.click('#model-pggan');
         d = await generation(++n);
+        await page.evaluate(() => { window.__longtasks = []; });
       }
       for (let i = 0; i < 5; i++) {
         await page.click('#digits');
@@ -48,6 +60,8 @@ for (let round = 0; round < rounds; round++) {
         results[dist][model].push(Number(d.ms));
       }
     }
+    const longest = Math.max(0, ...await page.evaluate(() => window.__longtasks));
+    results[dist].longest = Math.max(results[dist].longest, longest);
     if (trainSteps > 0) {
       await page.click('#train-panel summary');
       await page.waitForFunction(() => document.body.dataset.traindata === 'ready', null, { timeout: 120_000 });
@@ -66,8 +80,10 @@ for (let round = 0; round < rounds; round++) {
 }
 await browser.close();
 for (const [dist, r] of Object.entries(results)) {
-  const wasm = fs.readdirSync(dist).find((f) => f.endsWith('.wasm'));
+  const wasm = fs.readdirSync(dist).filter((f) => f.endsWith('.wasm'))
+    .map((f) => `${f} ${fs.statSync(path.join(dist, f)).size} bytes`).join(', ');
   console.log(`${dist}: first digits ${median(r.first)} ms, GAN ${median(r.gan)} ms, PGGAN ${median(r.pggan)} ms a click `
-    + `(medians of ${rounds} loads / ${5 * rounds} clicks); ${wasm} ${fs.statSync(path.join(dist, wasm)).size} bytes`
+    + `(medians of ${rounds} loads / ${5 * rounds} clicks); longest main-thread task during the PGGAN clicks `
+    + `${r.longest} ms; ${wasm}`
     + (trainSteps > 0 ? `; PGGAN training ${median(r.train)} steps/s (${trainSteps} steps of ${trainBatch}, 32x32)` : ''));
 }
