@@ -135,7 +135,10 @@ impl Inner {
                 let id = field(&data, "id").as_f64().unwrap_or(-1.0) as u32;
                 if let Some((resolve, reject)) = self.pending.remove(&id) {
                     let _ = match field(&data, "error").as_string() {
-                        Some(error) => reject.call1(&JsValue::NULL, &error.into()),
+                        Some(error) => {
+                            web_sys::console::warn_1(&format!("the drawing worker: {error}").into());
+                            reject.call1(&JsValue::NULL, &error.into())
+                        }
                         None => resolve.call1(&JsValue::NULL, &data),
                     };
                 }

@@ -364,8 +364,14 @@ fn request_draw(page: &Rc<Page>, state: &Shared) {
                 }
             };
             let start = page.now();
-            let drawn = match &worker {
-                Some(worker) => worker.draw(kind, seed).await,
+            // A worker that stopped meanwhile (it says why in the console) leaves the draw to the page.
+            let in_worker = match &worker {
+                Some(worker) => worker.draw(kind, seed).await.ok(),
+                None => None,
+            };
+            let drawn_by = if in_worker.is_some() { "worker" } else { "page" };
+            let drawn = match in_worker {
+                Some(picture) => Ok(picture),
                 None => app::draw_digits(&generator, &info.model, seed, &device).await,
             };
             match drawn {
@@ -386,7 +392,7 @@ fn request_draw(page: &Rc<Page>, state: &Shared) {
                     page.mark("origin", origin.name());
                     page.mark("seed", &seed.to_string());
                     page.mark("generation", &generations.to_string());
-                    page.mark("drawnby", if worker.is_some() { "worker" } else { "page" });
+                    page.mark("drawnby", drawn_by);
                     if generations == 1 {
                         // Milliseconds from navigation to the first digits on screen.
                         page.mark("firstms", &format!("{:.0}", page.now()));
