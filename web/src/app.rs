@@ -12,7 +12,7 @@ pub use shared::draw::{GRID_COLUMNS, GRID_DIGITS, draw_digits, generate_pixels};
 pub const WALK_FRAMES: usize = 48;
 
 /// The models the page offers, in the order of its switch.
-pub const MODELS: [ModelKind; 2] = [ModelKind::Gan, ModelKind::Pggan];
+pub const MODELS: [ModelKind; 2] = ModelKind::ALL;
 
 /// Where the page fetches a model's generator, relative to the page.
 pub fn weights_url(kind: ModelKind) -> String {

@@ -171,7 +171,7 @@ mod tests {
     #[test]
     fn draws_what_the_page_draws_for_each_model() {
         let mut drawer = Drawer::default();
-        for kind in [ModelKind::Gan, ModelKind::Pggan] {
+        for kind in ModelKind::ALL {
             let (config, bytes) = shipped(kind);
             assert_eq!(drawer.load(&config, &bytes), Ok(kind));
             let drawn = pollster::block_on(drawer.draw(kind, 7)).unwrap();
