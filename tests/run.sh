@@ -2,17 +2,20 @@
 # The project's one test command: installs what the tests need when it is
 # missing, then runs every check. Usage: tests/run.sh  (from anywhere)
 #
-#   fmt, clippy   cargo fmt --check; clippy -D warnings on the host (every
-#                 target) and on wasm32 (the page's code)
+#   fmt           cargo fmt --check
+#   clippy        every build of this project's crates below goes through
+#                 clippy with -D warnings: the host's (every target) and
+#                 trunk's wasm32 builds (the page, and the worker with `shared`
+#                 without training), so no separate check build is needed
 #   native        cargo test --workspace: CPU backend and real MNIST, and the
 #                 wgpu backend on Mesa's software GL driver (llvmpipe)
 #   web           trunk build of the demo, then tests/e2e/demo.mjs drives it
 #                 in headless Chromium, with WebGPU and without (the CPU fallback)
 #
 # Two lanes run at once, so that both cores stay busy while one build waits
-# on a long crate: the native lane (fmt, clippy, native tests) and the web lane
-# (install the web tools, wasm clippy, trunk build). The wgpu tests and the
-# browser test run last, alone. A table of every phase's seconds closes the output.
+# on a long crate: the native lane (fmt, native tests) and the web lane
+# (install the web tools, trunk build). The wgpu tests and the browser test
+# run last, alone. A table of every phase's seconds closes the output.
 #
 # Environment:
 #   MNIST_DIR         the four MNIST .gz files (default: ../shared/mnist beside
@@ -21,7 +24,8 @@
 #                     ../shared/peers); used by the PyTorch tests
 #   CARGO_TARGET_DIR  build folder (default: ~/.cache/mnist-gan/target, kept
 #                     between runs, so a second run rebuilds only this project)
-#   SKIP_WEB=1        the native lane only (fmt, clippy incl. wasm, native tests)
+#   SKIP_WEB=1        the native lane only (fmt, native tests; the wasm code
+#                     then gets a clippy check of its own)
 #   CHROMIUM          the browser (default: chromium on the PATH, else installed)
 #   KEEP_GOING=1      a failed phase does not stop the others (all failures in
 #                     one run; the exit status is still 1)
@@ -45,6 +49,7 @@ if [ ! -f "$MNIST_DIR/train-images-idx3-ubyte.gz" ]; then
   exit 1
 fi
 MNIST_DIR=$(cd "$MNIST_DIR" && pwd)
+
 say "MNIST from $MNIST_DIR, builds in $CARGO_TARGET_DIR"
 
 # ------------------------------------------------------------- phase table
@@ -81,13 +86,16 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-# Packages and the wasm target, before the lanes start (apt takes one client at
+# Packages, the wasm target and clippy, before the lanes start (apt takes one client at
 # a time). Mesa's software GL driver is for the wgpu test; its Vulkan driver
 # (lavapipe) crashes under wgpu, so it is not installed.
 install_system() {
   if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     rustup target add wasm32-unknown-unknown
   fi
+  local components
+  components=$(rustup component list --installed)
+  for c in rustfmt clippy; do grep -q "^$c" <<<"$components" || rustup component add "$c"; done
   local packages=(libgl1-mesa-dri libegl1 libegl-mesa0)
   if [ -z "${SKIP_WEB:-}" ]; then
     command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
@@ -98,7 +106,10 @@ install_system() {
 }
 
 # Tools are command-line programs, not hot loops: built without their own
-# fat-LTO release profiles (trunk: 8 instead of 15-28 minutes here).
+# fat-LTO release profiles, at low opt-levels. Measured alone on 2 cores:
+# trunk 284 s at opt-level 0 (558 s at 1, 15-28 min with its own profile), and
+# a no-op `trunk build` 5 s slower; wasm-bindgen 140 s at opt-level 1 (67 s
+# at 0, but then 21 s instead of 5 s on the page's debug wasm, every build).
 # --force: called only when the right version does not run, which includes a
 # binary deleted while cargo's install record still lists it (then a plain
 # `cargo install` does nothing and says nothing).
@@ -113,12 +124,12 @@ install_web_tools() {
   if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$bindgen" ]; then
     say "installing wasm-bindgen-cli $bindgen"
     # Not --locked: its lock file pins a crate version the registry mirror lacks.
-    fast_install 2 wasm-bindgen-cli --version "$bindgen"
+    fast_install 1 wasm-bindgen-cli --version "$bindgen"
   fi
   if ! trunk --version 2>/dev/null | grep -q '^trunk 0\.22\.1'; then
     say "installing trunk 0.22.1"
-    # trunk only runs cargo and wasm-bindgen and copies files: opt-level 1 is plenty.
-    fast_install 1 --locked --ignore-rust-version trunk --version 0.22.1
+    # trunk only runs cargo and wasm-bindgen and copies files.
+    fast_install 0 --locked --ignore-rust-version trunk --version 0.22.1
   fi
   # The browser driver and wasm-opt (Debian's binaryen is too old for this wasm).
   if [ ! -d tests/e2e/node_modules/playwright-core ] || [ ! -x tests/e2e/node_modules/.bin/wasm-opt ]; then
@@ -131,26 +142,37 @@ install_web_tools() {
 native_lane() {
   # `|| return`: errexit does not hold in a function called with `||`.
   phase "fmt (cargo fmt --check)" cargo fmt --all --check || return
-  phase "clippy (host, all targets)" cargo clippy --workspace --all-targets --locked --quiet -- -D warnings || return
-  # `shared` without its `train` feature: what a drawing-only build compiles.
-  phase "clippy (shared without training)" \
-    cargo clippy -p mnist-gan-shared --no-default-features --locked --quiet -- -D warnings || return
-  phase "native tests: build" cargo test --workspace --locked --no-run --quiet || return
+  # (no benches or examples: this builds every target clippy --all-targets would)
+  phase "native tests: build, with clippy" cargo test --workspace --locked --no-run --quiet || return
   # The wgpu tests run later, alone (below).
   phase "native tests: run" cargo test --workspace --locked -- --skip _on_wgpu_
 }
 
 web_lane() {
-  phase "clippy (wasm32, the page)" env CARGO_TARGET_DIR="$wasm_target" \
-    cargo clippy --target wasm32-unknown-unknown -p web -p drawer --locked --quiet -- -D warnings || return
-  if [ -n "${SKIP_WEB:-}" ]; then return 0; fi
+  if [ -n "${SKIP_WEB:-}" ]; then
+    # No trunk build to lint the code compiled only for wasm: check it alone.
+    phase "clippy (wasm32: the page, the worker)" env CARGO_TARGET_DIR="$wasm_target" \
+      cargo clippy --target wasm32-unknown-unknown -p web -p drawer --locked --quiet -- -D warnings
+    return
+  fi
   phase "install web tools (trunk, wasm-bindgen, npm ci)" install_web_tools || return
   # The debug profile builds much faster than the shipped `trunk build --release`; the page is the same.
-  phase "web demo build (trunk build)" env CARGO_TARGET_DIR="$wasm_target" \
+  # trunk builds the page and the worker (`shared` without training) through clippy too.
+  phase "web demo build (trunk build), with clippy" env CARGO_TARGET_DIR="$wasm_target" \
     trunk build --dist "$CARGO_TARGET_DIR/e2e-dist"
 }
 
 phase "install packages (apt) and the wasm32 target" install_system
+
+# Lint while building: cargo runs clippy-driver (rustc plus clippy's lints)
+# instead of rustc for this workspace's crates only, so the test and wasm builds
+# lint and compile in one pass, where `cargo clippy` would first need a check
+# build of every dependency (about 30 minutes of a cold run's 2 cores).
+# CLIPPY_ARGS is how cargo-clippy hands its `-- -D warnings` to the driver.
+# Dependencies are untouched: their builds are the ones plain cargo reuses.
+RUSTC_WORKSPACE_WRAPPER=$(rustup which clippy-driver)
+export RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
+
 web_log=$(mktemp)
 say "the web lane runs in the background; its output follows the native lane's (live: $web_log)"
 web_lane >"$web_log" 2>&1 &
