@@ -31,8 +31,8 @@ const TIMEOUT = 240_000;
 // Clicks per model: timed five times on the CPU; once on SwiftShader, where a
 // conv grid takes ~20 s and its time says nothing about a real GPU.
 const CLICKS = { webgpu: 1, cpu: 5 };
-// The CPU draws the first digits before anything else loads (the debug
-// build this test gets compiles slower than the shipped one).
+// The small CPU worker draws the first digits before the page's own module
+// loads (the debug build this test gets compiles slower than the shipped one).
 const FIRST_DIGITS_MS = 3000;
 // The longest main-thread task allowed while the CPU worker draws grids (in
 // the debug build CI tests; a conv grid on the main thread took ~700 ms).
@@ -175,6 +175,9 @@ async function withPage(mode, fn) {
         for (const e of list.getEntries()) window.__longtasks.push(e.duration);
       }).observe({ type: 'longtask', buffered: true });
     });
+    // Every wasm module fetched, the worker's included, in order.
+    page.wasmFetched = [];
+    page.on('request', (r) => { if (r.url().endsWith('.wasm')) page.wasmFetched.push(path.basename(new URL(r.url()).pathname)); });
     page.on('pageerror', (e) => console.log(`  [page error] ${e.message}`));
     page.on('console', (m) => { if (m.type() === 'error') console.log(`  [console] ${m.text()}`); });
     return await fn(page);
@@ -198,6 +201,15 @@ const report = { wasm: {}, runs: {} };
 for (const f of fs.readdirSync(dist)) {
   if (f.endsWith('.wasm')) report.wasm[f] = fs.statSync(path.join(dist, f)).size;
 }
+// The first module (the worker's) has no WebGPU code: no wgpu names in the
+// debug build's name section, where the page's module has them.
+{
+  const names = (f) => fs.readFileSync(path.join(dist, f)).toString('latin1');
+  const worker = names('drawer_bg.wasm');
+  const pageModule = Object.keys(report.wasm).find((f) => f !== 'drawer_bg.wasm');
+  check(worker.includes('burn_flex') && !worker.includes('wgpu') && names(pageModule).includes('wgpu'),
+    `the worker's module (drawer_bg.wasm) has burn's CPU backend and no wgpu code; the page's (${pageModule}) has wgpu`);
+}
 
 for (const mode of ['webgpu', 'cpu']) {
   console.log(`== ${mode}`);
@@ -213,6 +225,9 @@ for (const mode of ['webgpu', 'cpu']) {
     check(d.backend === 'cpu', `${mode}: the first digits are drawn on the CPU (backend ${d.backend})`);
     check(run.first_digits_ms <= FIRST_DIGITS_MS,
       `${mode}: first digits ${run.first_digits_ms} ms after navigation (at most ${FIRST_DIGITS_MS})`);
+    check(d.firstby === 'worker', `${mode}: the first digits were drawn by the worker, before the page loaded (${d.firstby})`);
+    check(page.wasmFetched[0] === 'drawer_bg.wasm',
+      `${mode}: the first wasm fetched is the worker's (${page.wasmFetched.join(', ')})`);
     await waitLoaded(page);
     run.all_loaded_ms = Date.now() - t0;
     d = await dataset(page);

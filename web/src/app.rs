@@ -7,17 +7,14 @@ use shared::image::{GRID_GAP, Gray};
 use shared::weights::{self, MAX_WEIGHTS_BYTES, Role, TrainingFacts, WeightsError, WeightsInfo};
 use shared::{Discriminator, Generator, ModelConfig, ModelKind, latent};
 
-pub use shared::draw::{GRID_COLUMNS, GRID_DIGITS, draw_digits, generate_pixels};
+pub use shared::draw::{
+    GRID_COLUMNS, GRID_DIGITS, draw_digits, first_choice, generate_pixels, parse_seed, seed_from_unit, weights_url,
+};
 /// Frames of a latent walk, both ends included.
 pub const WALK_FRAMES: usize = 48;
 
 /// The models the page offers, in the order of its switch.
 pub const MODELS: [ModelKind; 2] = ModelKind::ALL;
-
-/// Where the page fetches a model's generator, relative to the page.
-pub fn weights_url(kind: ModelKind) -> String {
-    format!("weights/{kind}.safetensors")
-}
 
 /// Where the page fetches the discriminator trained with the shipped
 /// generator, for fine-tuning (see `trainer`'s export).
@@ -147,19 +144,6 @@ pub fn fine_tuning_models(
     Ok((info.model, g, d))
 }
 
-/// A seed typed by the user: a non-negative whole number.
-pub fn parse_seed(text: &str) -> Result<u64, String> {
-    text.trim()
-        .parse::<u64>()
-        .map_err(|_| format!("the seed must be a whole number from 0 to {}, got {:?}", u64::MAX, text.trim()))
-}
-
-/// A fresh seed from a uniform draw in `[0, 1)` (the browser's `Math.random()`),
-/// kept below 2^32 so it stays easy to read and type.
-pub fn seed_from_unit(u: f64) -> u64 {
-    (u.clamp(0.0, 1.0) * 4_294_967_296.0) as u64 % 4_294_967_296
-}
-
 /// The digit under pixel `(x, y)` of the grid of `side`-pixel digits, if
 /// any: the gaps between digits belong to none.
 pub fn cell_at(x: f64, y: f64, side: usize) -> Option<usize> {
@@ -230,16 +214,6 @@ mod tests {
         let config = ModelConfig::post(kind);
         let (g, _) = config.init(InitScheme::Dcgan, 0, &device());
         weights::save_generator(&g, &config, None, Precision::F16).unwrap()
-    }
-
-    #[test]
-    fn seeds_parse_and_draw() {
-        assert_eq!(parse_seed(" 42 "), Ok(42));
-        assert!(parse_seed("-1").unwrap_err().contains("whole number"));
-        assert!(parse_seed("abc").is_err());
-        assert_eq!(seed_from_unit(0.0), 0);
-        assert_eq!(seed_from_unit(0.5), 1 << 31);
-        assert!(seed_from_unit(0.999_999_999_9) < 1 << 32);
     }
 
     #[test]

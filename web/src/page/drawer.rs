@@ -3,6 +3,10 @@
 //! worker is ready and holds the generator now in the model's slot. Until
 //! then, and for generators it cannot have (trained in this page), the page
 //! draws them itself. The messages are described in `web/worker/src/lib.rs`.
+//!
+//! `index.html` starts the worker before this module has loaded, to draw the
+//! first digits (see [`FIRST`]); the page then adopts that worker rather than
+//! starting another.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -20,6 +24,37 @@ use super::js_message;
 
 /// The worker's loader script, which trunk writes beside the page.
 const LOADER: &str = "drawer_loader.js";
+
+/// The global `index.html` leaves for the page: `{worker, messages, unit,
+/// adopted}`, the worker it started, what the worker said so far (its
+/// `ready`, and the first digits), and the `Math.random()` it chose the
+/// first seed with.
+const FIRST: &str = "mnistGanFirst";
+
+/// What `index.html` started, taken over by the page.
+pub struct Handoff {
+    worker: Worker,
+    messages: Vec<JsValue>,
+    /// The first grid's random draw, for [`shared::draw::first_choice`].
+    pub unit: f64,
+}
+
+impl Handoff {
+    /// Takes over the worker `index.html` started, if it did: from now on
+    /// its messages come to the page, and the script paints nothing more.
+    pub fn take(window: &web_sys::Window) -> Option<Handoff> {
+        let first = field(window, FIRST);
+        let worker = field(&first, "worker").dyn_into::<Worker>().ok()?;
+        if field(&first, "adopted").is_truthy() {
+            return None;
+        }
+        let _ = Reflect::set(&first, &"adopted".into(), &true.into());
+        worker.set_onmessage(None);
+        let messages = field(&first, "messages").dyn_into::<Array>().map(|a| a.to_vec()).unwrap_or_default();
+        let unit = field(&first, "unit").as_f64().unwrap_or_else(js_sys::Math::random);
+        Some(Handoff { worker, messages, unit })
+    }
+}
 
 /// What the page does with the worker's status.
 type OnChange = Box<dyn Fn(&str)>;
@@ -143,23 +178,29 @@ impl Inner {
                     };
                 }
             }
+            // The first digits, drawn for index.html (the page draws its own).
+            Some("first") => {}
             _ => web_sys::console::warn_1(&"the drawing worker said something unexpected".into()),
         }
     }
 }
 
 impl Drawer {
-    /// Starts the worker; `on_change` is told its status (see
-    /// [`Inner::status`]) whenever that changes.
-    pub fn start(on_change: impl Fn(&str) + 'static) -> Drawer {
+    /// Starts the worker, or adopts the one `index.html` started;
+    /// `on_change` is told its status (see [`Inner::status`]) whenever that
+    /// changes.
+    pub fn start(handoff: Option<Handoff>, on_change: impl Fn(&str) + 'static) -> Drawer {
         let drawer = Drawer(Rc::default());
         drawer.0.borrow_mut().on_change = Some(Box::new(on_change));
-        let worker = match Worker::new(LOADER) {
-            Ok(worker) => worker,
-            Err(e) => {
-                drawer.0.borrow_mut().fail(&js_message(e));
-                return drawer;
-            }
+        let (worker, said) = match handoff {
+            Some(Handoff { worker, messages, .. }) => (worker, messages),
+            None => match Worker::new(LOADER) {
+                Ok(worker) => (worker, Vec::new()),
+                Err(e) => {
+                    drawer.0.borrow_mut().fail(&js_message(e));
+                    return drawer;
+                }
+            },
         };
         let inner = drawer.0.clone();
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
@@ -174,6 +215,9 @@ impl Drawer {
         on_message.forget(); // both live as long as the page
         on_error.forget();
         drawer.0.borrow_mut().worker = Some(worker);
+        for data in said {
+            drawer.0.borrow_mut().receive(data);
+        }
         drawer
     }
 

@@ -4,7 +4,8 @@
 //!
 //! The `<body>` carries the page's state in data attributes (`state`,
 //! `backend`, `model`, `seed`, `generation`, `ms`, `origin`, `drawnby`
-//! (`worker` or `page`), `drawer` (the CPU worker's status), and the
+//! (`worker` or `page`), `drawer` (the CPU worker's status), `firstms` and
+//! `firstby` (when the first digits appeared, and who drew them), and the
 //! `walk*`, `train*` and `weights*` ones of the submodules) so that tests,
 //! and curious users, can follow it.
 
@@ -393,9 +394,11 @@ fn request_draw(page: &Rc<Page>, state: &Shared) {
                     page.mark("seed", &seed.to_string());
                     page.mark("generation", &generations.to_string());
                     page.mark("drawnby", drawn_by);
-                    if generations == 1 {
-                        // Milliseconds from navigation to the first digits on screen.
+                    if page.body.dataset().get("firstms").is_none() {
+                        // Milliseconds from navigation to the first digits on screen
+                        // (index.html sets them when its worker drew them first).
                         page.mark("firstms", &format!("{:.0}", page.now()));
+                        page.mark("firstby", "page");
                     }
                     walk::request(&page, &shared);
                 }
@@ -469,14 +472,13 @@ fn wire_events(page: &Rc<Page>, state: &Shared) -> Result<(), JsValue> {
     Ok(())
 }
 
-/// `?seed=` and `?model=` from the address, for links to a given grid.
-fn url_choice(window: &Window) -> (Option<u64>, Option<ModelKind>) {
+/// The first grid: `?model=` and `?seed=` from the address (for links to a
+/// given grid) where valid, else the GAN and a seed from `unit`.
+fn first_choice(window: &Window, unit: f64) -> (ModelKind, u64) {
     let search = window.location().search().unwrap_or_default();
     let params = web_sys::UrlSearchParams::new_with_str(&search).ok();
     let get = |k: &str| params.as_ref().and_then(|p| p.get(k));
-    let seed = get("seed").and_then(|s| app::parse_seed(&s).ok());
-    let model = get("model").and_then(|m| MODELS.into_iter().find(|k| k.name() == m));
-    (seed, model)
+    app::first_choice(get("model").as_deref(), get("seed").as_deref(), unit)
 }
 
 async fn run() -> Result<(), JsValue> {
@@ -487,10 +489,14 @@ async fn run() -> Result<(), JsValue> {
     page.mark("backend", "cpu");
     page.text("status", "Loading weights…");
 
-    let (seed, model) = url_choice(&page.window);
+    // The worker index.html started for the first digits, if it did: its
+    // random draw gives the same first seed here.
+    let handoff = drawer::Handoff::take(&page.window);
+    let unit = handoff.as_ref().map_or_else(js_sys::Math::random, |h| h.unit);
+    let (model, seed) = first_choice(&page.window, unit);
     let drawer = {
         let page = page.clone();
-        drawer::Drawer::start(move |status| page.mark("drawer", status))
+        drawer::Drawer::start(handoff, move |status| page.mark("drawer", status))
     };
     let state: Shared = Rc::new(RefCell::new(State {
         device: device.clone(),
@@ -498,8 +504,8 @@ async fn run() -> Result<(), JsValue> {
         gpu: false,
         drawer,
         slots: MODELS.iter().map(|&k| (k, Slot::Loading)).collect(),
-        model: model.unwrap_or(ModelKind::Gan),
-        seed: seed.unwrap_or_else(|| app::seed_from_unit(js_sys::Math::random())),
+        model,
+        seed,
         drawing: Coalesce::default(),
         generations: 0,
         walk: walk::Walk::default(),

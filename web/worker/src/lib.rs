@@ -8,12 +8,16 @@
 //! `page::drawer` is the other end):
 //!
 //! - to the worker: `{op: "load", serial, config, bytes}` (a weights file the
-//!   page has checked, and its model's description as JSON) and
+//!   page has checked, and its model's description as JSON),
 //!   `{op: "draw", id, model, seed}` (the seed as a decimal string: a u64 does
-//!   not fit a JS number);
+//!   not fit a JS number), and `{op: "first", model, seed, unit}` (the
+//!   address's `?model=` and `?seed=`, or null, and a `Math.random()`: see
+//!   [`shared::draw::first_choice`]), from `index.html`, which starts the
+//!   worker before the page's own module has loaded;
 //! - from it: `{op: "ready"}` once it listens, `{op: "loaded", serial, model,
-//!   error}` and `{op: "drawn", id, width, height, pixels, error}` (the gray
-//!   pixels' buffer is transferred, not copied).
+//!   error}`, `{op: "drawn", id, width, height, pixels, error}` (the gray
+//!   pixels' buffer is transferred, not copied), and for `first` the same as
+//!   `drawn` with `op: "first"` and the `model` and `seed` it chose.
 
 use std::future::Future;
 
@@ -40,10 +44,24 @@ impl Drawer {
         let config: ModelConfig =
             serde_json::from_str(config).map_err(|e| format!("the model's description does not parse: {e}"))?;
         let generator = shared::weights::load_generator_as(bytes, &config, &self.device).map_err(|e| e.to_string())?;
+        Ok(self.hold(generator, config))
+    }
+
+    /// Builds `kind`'s generator from a weights file with its description in
+    /// its header, as the trainer writes them (the shipped weights).
+    pub fn load_shipped(&mut self, kind: ModelKind, bytes: &[u8]) -> Result<(), String> {
+        let (generator, info) =
+            shared::weights::load_generator(bytes, Some(kind), &self.device).map_err(|e| e.to_string())?;
+        self.hold(generator, info.model);
+        Ok(())
+    }
+
+    /// Keeps `generator` in place of its model's previous one.
+    fn hold(&mut self, generator: Generator, config: ModelConfig) -> ModelKind {
         let kind = config.kind();
         self.generators.retain(|(_, c)| c.kind() != kind);
         self.generators.push((generator, config));
-        Ok(kind)
+        kind
     }
 
     /// The grid of digits `kind`'s generator draws for `seed`: the page's
@@ -67,10 +85,12 @@ mod worker {
     use js_sys::{Array, Object, Reflect, Uint8Array};
     use wasm_bindgen::JsCast;
     use wasm_bindgen::prelude::*;
-    use wasm_bindgen_futures::spawn_local;
-    use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+    use wasm_bindgen_futures::{JsFuture, spawn_local};
+    use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Response};
 
     use shared::ModelKind;
+    use shared::draw::{first_choice, weights_url};
+    use shared::image::Gray;
 
     use super::Drawer;
 
@@ -97,6 +117,42 @@ mod worker {
         message.map(JsValue::from).unwrap_or(JsValue::NULL)
     }
 
+    /// Posts `fields` with the picture's size and pixels (transferred), or with the error.
+    fn post_picture(scope: &DedicatedWorkerGlobalScope, fields: &[(&str, JsValue)], drawn: Result<Gray, String>) {
+        match drawn {
+            Ok(picture) => {
+                let pixels = Uint8Array::from(picture.pixels.as_slice());
+                let picture = [
+                    ("width", (picture.width as u32).into()),
+                    ("height", (picture.height as u32).into()),
+                    ("pixels", pixels.clone().into()),
+                    ("error", JsValue::NULL),
+                ];
+                post(scope, &[fields, &picture[..]].concat(), Some(pixels.buffer().into()));
+            }
+            Err(e) => post(scope, &[fields, &[("error", e.into())]].concat(), None),
+        }
+    }
+
+    /// The shipped weights file at `url` (relative to the worker's script,
+    /// which lies beside the page).
+    async fn fetch_bytes(scope: &DedicatedWorkerGlobalScope, url: &str) -> Result<Vec<u8>, String> {
+        let message = |e: JsValue| {
+            let reason = Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string());
+            format!("{url}: {}", reason.or_else(|| e.as_string()).unwrap_or_else(|| "the download failed".into()))
+        };
+        let response: Response = JsFuture::from(scope.fetch_with_str(url))
+            .await
+            .map_err(message)?
+            .dyn_into()
+            .map_err(|_| format!("{url}: fetch did not return a response"))?;
+        if !response.ok() {
+            return Err(format!("{url}: HTTP {} {}", response.status(), response.status_text()).trim_end().into());
+        }
+        let buffer = JsFuture::from(response.array_buffer().map_err(message)?).await.map_err(message)?;
+        Ok(Uint8Array::new(&buffer).to_vec())
+    }
+
     fn handle(scope: &DedicatedWorkerGlobalScope, drawer: &Rc<RefCell<Drawer>>, data: JsValue) {
         match field(&data, "op").as_string().as_deref() {
             Some("load") => {
@@ -121,21 +177,26 @@ mod worker {
                         Ok(drawing) => drawing.await,
                         Err(e) => Err(e),
                     };
-                    match drawn {
-                        Ok(picture) => {
-                            let pixels = Uint8Array::from(picture.pixels.as_slice());
-                            let fields = [
-                                ("op", "drawn".into()),
-                                ("id", id),
-                                ("width", (picture.width as u32).into()),
-                                ("height", (picture.height as u32).into()),
-                                ("pixels", pixels.clone().into()),
-                                ("error", JsValue::NULL),
-                            ];
-                            post(&scope, &fields, Some(pixels.buffer().into()));
-                        }
-                        Err(e) => post(&scope, &[("op", "drawn".into()), ("id", id), ("error", e.into())], None),
-                    }
+                    post_picture(&scope, &[("op", "drawn".into()), ("id", id)], drawn);
+                });
+            }
+            Some("first") => {
+                let (kind, seed) = first_choice(
+                    field(&data, "model").as_string().as_deref(),
+                    field(&data, "seed").as_string().as_deref(),
+                    field(&data, "unit").as_f64().unwrap_or(0.0),
+                );
+                let (scope, drawer) = (scope.clone(), drawer.clone());
+                spawn_local(async move {
+                    let drawn = async {
+                        let bytes = fetch_bytes(&scope, &weights_url(kind)).await?;
+                        drawer.borrow_mut().load_shipped(kind, &bytes)?;
+                        let drawing = drawer.borrow().draw(kind, seed);
+                        drawing.await
+                    };
+                    let fields =
+                        [("op", "first".into()), ("model", kind.name().into()), ("seed", seed.to_string().into())];
+                    post_picture(&scope, &fields, drawn.await);
                 });
             }
             _ => post(scope, &[("op", "error".into()), ("error", "unknown message".into())], None),
@@ -179,6 +240,10 @@ mod tests {
             let (generator, info) = shared::weights::load_generator(&bytes, Some(kind), &device).unwrap();
             let expected = pollster::block_on(shared::draw::draw_digits(&generator, &info.model, 7, &device)).unwrap();
             assert_eq!(drawn, expected, "{kind:?}");
+            // The first digits: the file alone, its header describing the model.
+            let mut first = Drawer::default();
+            first.load_shipped(kind, &bytes).unwrap();
+            assert_eq!(pollster::block_on(first.draw(kind, 7)).unwrap(), expected, "{kind:?}");
         }
     }
 
@@ -192,6 +257,8 @@ mod tests {
         assert!(bad.contains("description does not parse"), "{bad}");
         let truncated = drawer.load(&config, &bytes[..100]).unwrap_err();
         assert!(!truncated.is_empty());
+        let wrong = drawer.load_shipped(ModelKind::Pggan, &bytes).unwrap_err();
+        assert!(wrong.contains("expected a pggan generator"), "{wrong}");
         assert_eq!(ModelKind::named("pggan"), Some(ModelKind::Pggan));
         assert_eq!(ModelKind::named("vae"), None);
     }
