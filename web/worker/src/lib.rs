@@ -10,10 +10,11 @@
 //! - to the worker: `{op: "load", serial, config, bytes}` (a weights file the
 //!   page has checked, and its model's description as JSON),
 //!   `{op: "draw", id, model, seed}` (the seed as a decimal string: a u64 does
-//!   not fit a JS number), and `{op: "first", model, seed, unit}` (the
-//!   address's `?model=` and `?seed=`, or null, and a `Math.random()`: see
-//!   [`shared::draw::first_choice`]), from `index.html`, which starts the
-//!   worker before the page's own module has loaded;
+//!   not fit a JS number), and `{op: "first", model, seed, unit, bytes}` (the
+//!   address's `?model=` and `?seed=`, or null, a `Math.random()`: see
+//!   [`shared::draw::first_choice`]; and the shipped weights file `index.html`
+//!   guessed, or null), from `index.html`, which starts the worker before the
+//!   page's own module has loaded;
 //! - from it: `{op: "ready"}` once it listens, `{op: "loaded", serial, model,
 //!   error}`, `{op: "drawn", id, width, height, pixels, error}` (the gray
 //!   pixels' buffer is transferred, not copied), and for `first` the same as
@@ -82,7 +83,7 @@ mod worker {
     use std::cell::RefCell;
     use std::rc::Rc;
 
-    use js_sys::{Array, Object, Reflect, Uint8Array};
+    use js_sys::{Array, ArrayBuffer, Object, Reflect, Uint8Array};
     use wasm_bindgen::JsCast;
     use wasm_bindgen::prelude::*;
     use wasm_bindgen_futures::{JsFuture, spawn_local};
@@ -186,11 +187,18 @@ mod worker {
                     field(&data, "seed").as_string().as_deref(),
                     field(&data, "unit").as_f64().unwrap_or(0.0),
                 );
+                let guessed =
+                    field(&data, "bytes").dyn_into::<ArrayBuffer>().ok().map(|b| Uint8Array::new(&b).to_vec());
                 let (scope, drawer) = (scope.clone(), drawer.clone());
                 spawn_local(async move {
                     let drawn = async {
-                        let bytes = fetch_bytes(&scope, &weights_url(kind)).await?;
-                        drawer.borrow_mut().load_shipped(kind, &bytes)?;
+                        // index.html's guess, if it is the model chosen; else the chosen one's file.
+                        let guessed_right =
+                            guessed.is_some_and(|bytes| drawer.borrow_mut().load_shipped(kind, &bytes).is_ok());
+                        if !guessed_right {
+                            let bytes = fetch_bytes(&scope, &weights_url(kind)).await?;
+                            drawer.borrow_mut().load_shipped(kind, &bytes)?;
+                        }
                         let drawing = drawer.borrow().draw(kind, seed);
                         drawing.await
                     };
