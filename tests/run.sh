@@ -49,7 +49,6 @@ if [ ! -f "$MNIST_DIR/train-images-idx3-ubyte.gz" ]; then
   exit 1
 fi
 MNIST_DIR=$(cd "$MNIST_DIR" && pwd)
-
 say "MNIST from $MNIST_DIR, builds in $CARGO_TARGET_DIR"
 
 # ------------------------------------------------------------- phase table

@@ -92,6 +92,7 @@ mod worker {
     use shared::ModelKind;
     use shared::draw::{first_choice, weights_url};
     use shared::image::Gray;
+    use shared::weights::MAX_WEIGHTS_BYTES;
 
     use super::Drawer;
 
@@ -136,7 +137,8 @@ mod worker {
     }
 
     /// The shipped weights file at `url` (relative to the worker's script,
-    /// which lies beside the page).
+    /// which lies beside the page), refusing HTTP errors and files over the
+    /// weights' size limit before reading them, as the page does.
     async fn fetch_bytes(scope: &DedicatedWorkerGlobalScope, url: &str) -> Result<Vec<u8>, String> {
         let message = |e: JsValue| {
             let reason = Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string());
@@ -149,6 +151,10 @@ mod worker {
             .map_err(|_| format!("{url}: fetch did not return a response"))?;
         if !response.ok() {
             return Err(format!("{url}: HTTP {} {}", response.status(), response.status_text()).trim_end().into());
+        }
+        let length = response.headers().get("content-length").ok().flatten().and_then(|l| l.parse::<usize>().ok());
+        if let Some(length) = length.filter(|&l| l > MAX_WEIGHTS_BYTES) {
+            return Err(format!("{url}: {length} bytes, over the {MAX_WEIGHTS_BYTES}-byte limit"));
         }
         let buffer = JsFuture::from(response.array_buffer().map_err(message)?).await.map_err(message)?;
         Ok(Uint8Array::new(&buffer).to_vec())
