@@ -53,7 +53,11 @@ pub fn bench_layers(batch: usize, rounds: usize) {
     let device = Device::flex().autodiff();
     println!(
         "{:<26} {:>12} {:>12} {:>14} {:>14}",
-        "layer (batch {batch})", "burn fwd", "ours fwd", "burn fwd+bwd", "ours fwd+bwd"
+        format!("layer (batch {batch})"),
+        "burn fwd",
+        "ours fwd",
+        "burn fwd+bwd",
+        "ours fwd+bwd"
     );
     let (mut burn_total, mut ours_total) = (0.0, 0.0);
     for (name, transposed, x, w, stride, padding) in layers(batch) {
