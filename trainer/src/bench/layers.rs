@@ -51,14 +51,8 @@ fn median_ms(rounds: usize, mut f: impl FnMut()) -> f64 {
 
 pub fn bench_layers(batch: usize, rounds: usize) {
     let device = Device::flex().autodiff();
-    println!(
-        "{:<26} {:>12} {:>12} {:>14} {:>14}",
-        format!("layer (batch {batch})"),
-        "burn fwd",
-        "ours fwd",
-        "burn fwd+bwd",
-        "ours fwd+bwd"
-    );
+    let title = format!("layer (batch {batch})");
+    println!("{title:<26} {:>12} {:>12} {:>14} {:>14}", "burn fwd", "ours fwd", "burn fwd+bwd", "ours fwd+bwd");
     let (mut burn_total, mut ours_total) = (0.0, 0.0);
     for (name, transposed, x, w, stride, padding) in layers(batch) {
         let x = Tensor::<4>::random(x, Distribution::Normal(0.0, 1.0), &device).require_grad();
