@@ -1,6 +1,7 @@
-//! The page: device start-up, weight downloads, events and canvas drawing.
-//! The latent walk, the training panel and the user's own weights files live
-//! in the submodules.
+//! The page: its state, weight downloads, the grid of digits and the events
+//! that redraw it. The page's elements (`view`), the switch to WebGPU, the
+//! latent walk, the training panel and the user's own weights files live in
+//! the submodules.
 //!
 //! The `<body>` carries the page's state in data attributes (`state`,
 //! `backend`, `model`, `seed`, `generation`, `ms`, `origin`, `drawnby`
@@ -12,64 +13,25 @@
 mod drawer;
 mod files;
 mod train;
+mod view;
 mod walk;
+mod webgpu;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use burn::prelude::*;
-use js_sys::{Function, Promise, Reflect, Uint8Array};
+use js_sys::Uint8Array;
 use shared::ModelKind;
-use shared::image::Gray;
 use shared::weights::{MAX_WEIGHTS_BYTES, WeightsInfo};
+use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::{Clamped, JsCast};
 use wasm_bindgen_futures::{JsFuture, spawn_local};
-use web_sys::{
-    CanvasRenderingContext2d, Document, HtmlCanvasElement, HtmlElement, HtmlInputElement, ImageData, KeyboardEvent,
-    MouseEvent, Response, Window,
-};
+use web_sys::{HtmlInputElement, KeyboardEvent, MouseEvent, Response, Window};
 
 use crate::app::{self, MODELS, Slot};
-
-/// A canvas and its 2D context.
-struct Canvas {
-    element: HtmlCanvasElement,
-    context: CanvasRenderingContext2d,
-}
-
-impl Canvas {
-    fn new(document: &Document, id: &str) -> Result<Self, JsValue> {
-        let element: HtmlCanvasElement = element(document, id)?;
-        let context = element
-            .get_context("2d")?
-            .ok_or_else(|| JsValue::from_str(&format!("#{id}: no 2d context")))?
-            .dyn_into::<CanvasRenderingContext2d>()?;
-        Ok(Self { element, context })
-    }
-
-    /// Draws gray pixels one to one, resizing the canvas to them (CSS scales it up).
-    fn paint(&self, picture: &Gray) -> Result<(), JsValue> {
-        self.element.set_width(picture.width as u32);
-        self.element.set_height(picture.height as u32);
-        let rgba = app::rgba(picture);
-        let (w, h) = (picture.width as u32, picture.height as u32);
-        let data = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), w, h)?;
-        self.context.put_image_data(&data, 0.0, 0.0)
-    }
-}
-
-struct Page {
-    window: Window,
-    document: Document,
-    body: HtmlElement,
-    digits: Canvas,
-    /// The latent walk's frame, the training preview grid and loss chart.
-    walk: Canvas,
-    preview: Canvas,
-    chart: Canvas,
-    seed: HtmlInputElement,
-}
+use view::{Page, js_message, listen, on_click};
+use webgpu::upgrade_to_webgpu;
 
 /// Runs a job at most once at a time: asked again while it runs, it runs
 /// once more afterwards (however often it was asked), with the state of then.
@@ -144,96 +106,6 @@ fn move_to(slot: &mut Slot, device: &Device) {
 
 type Shared = Rc<RefCell<State>>;
 
-fn element<T: JsCast>(document: &Document, id: &str) -> Result<T, JsValue> {
-    document
-        .get_element_by_id(id)
-        .ok_or_else(|| JsValue::from_str(&format!("index.html lacks #{id}")))?
-        .dyn_into::<T>()
-        .map_err(|_| JsValue::from_str(&format!("#{id} is not the expected element")))
-}
-
-fn js_message(e: JsValue) -> String {
-    e.as_string()
-        .or_else(|| Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string()))
-        .unwrap_or_else(|| format!("{e:?}"))
-}
-
-impl Page {
-    fn new() -> Result<Self, JsValue> {
-        let window = web_sys::window().ok_or("no window")?;
-        let document = window.document().ok_or("no document")?;
-        let body = document.body().ok_or("no body")?;
-        let digits = Canvas::new(&document, "digits")?;
-        let walk = Canvas::new(&document, "walk")?;
-        let preview = Canvas::new(&document, "train-digits")?;
-        let chart = Canvas::new(&document, "train-chart")?;
-        let seed = element(&document, "seed")?;
-        Ok(Self { window, document, body, digits, walk, preview, chart, seed })
-    }
-
-    fn get<T: JsCast>(&self, id: &str) -> Result<T, JsValue> {
-        element(&self.document, id)
-    }
-
-    /// The model switch's radio button for `kind`.
-    fn radio(&self, kind: ModelKind) -> Result<HtmlInputElement, JsValue> {
-        self.get(&format!("model-{kind}"))
-    }
-
-    /// Switches the grid to `kind`, enabling its radio button.
-    fn choose_model(&self, state: &Shared, kind: ModelKind) {
-        state.borrow_mut().model = kind;
-        if let Ok(radio) = self.radio(kind) {
-            radio.set_disabled(false);
-            radio.set_checked(true);
-        }
-    }
-
-    fn mark(&self, key: &str, value: &str) {
-        let _ = self.body.dataset().set(key, value);
-    }
-
-    fn text(&self, id: &str, text: &str) {
-        if let Some(e) = self.document.get_element_by_id(id) {
-            e.set_text_content(Some(text));
-        }
-    }
-
-    fn error(&self, message: &str) {
-        web_sys::console::error_1(&message.into());
-        if let (Some(list), Ok(item)) = (self.document.get_element_by_id("errors"), self.document.create_element("li"))
-        {
-            item.set_text_content(Some(message));
-            let _ = list.append_child(&item);
-        }
-    }
-
-    /// A message drawn on the canvas, so that it never stays blank.
-    fn notice(&self, message: &str) {
-        let (canvas, context) = (&self.digits.element, &self.digits.context);
-        let (w, h) = (canvas.width() as f64, canvas.height() as f64);
-        context.set_fill_style_str("#202020");
-        context.fill_rect(0.0, 0.0, w, h);
-        context.set_fill_style_str("#ff8888");
-        context.set_font("14px sans-serif");
-        context.set_text_align("center");
-        let _ = context.fill_text(message, w / 2.0, h / 2.0);
-    }
-
-    fn now(&self) -> f64 {
-        self.window.performance().map(|p| p.now()).unwrap_or(0.0)
-    }
-
-    /// Lets the browser handle events and paint before going on.
-    async fn next_turn(&self) {
-        let window = self.window.clone();
-        let promise = Promise::new(&mut |resolve, _| {
-            let _ = window.set_timeout_with_callback(&resolve);
-        });
-        let _ = JsFuture::from(promise).await;
-    }
-}
-
 /// Runs `job` unless it is already running; then once more when it ends.
 fn coalesced<J>(state: &Shared, flag: fn(&mut State) -> &mut Coalesce, job: J)
 where
@@ -261,68 +133,6 @@ where
             f.again = false;
         }
     });
-}
-
-/// `navigator.gpu.requestAdapter()` answers with an adapter: asked before
-/// burn's wgpu runtime is, so a browser without WebGPU goes straight to the CPU.
-async fn webgpu_adapter(window: &Window) -> bool {
-    let Ok(gpu) = Reflect::get(&window.navigator(), &"gpu".into()) else { return false };
-    if gpu.is_undefined() || gpu.is_null() {
-        return false;
-    }
-    let Some(request) = Reflect::get(&gpu, &"requestAdapter".into()).ok().and_then(|f| f.dyn_into::<Function>().ok())
-    else {
-        return false;
-    };
-    let Ok(promise) = request.call0(&gpu).map(Promise::from) else { return false };
-    matches!(JsFuture::from(promise).await, Ok(adapter) if !adapter.is_null() && !adapter.is_undefined())
-}
-
-/// Moves generation to WebGPU where the browser has it: each loaded
-/// generator is copied to the GPU and warmed up there (compiling its
-/// kernels) while the CPU keeps answering clicks; then the grid, the walk and
-/// new training runs switch to it at once. The same seed draws the same digits.
-async fn upgrade_to_webgpu(page: &Rc<Page>, state: &Shared) {
-    let started = if webgpu_adapter(&page.window).await {
-        page.text("status", "Drawn on the CPU while WebGPU starts…");
-        Device::wgpu_options().init_async().await.map(Some).map_err(|e| {
-            // JS errors carry their whole stack: the first line says what happened.
-            e.to_string().lines().next().unwrap_or_default().to_string()
-        })
-    } else {
-        Ok(None)
-    };
-    let cpu_reason = match started {
-        Ok(None) => "this browser offers no WebGPU adapter".to_string(),
-        Err(reason) => format!("WebGPU failed to start: {reason}"),
-        Ok(Some(gpu)) => match warm_up(state, &gpu).await {
-            Ok(()) => {
-                state.borrow_mut().switch_device(gpu, "WebGPU".into());
-                page.mark("backend", "webgpu");
-                return;
-            }
-            Err(e) => format!("WebGPU failed to draw: {e}"),
-        },
-    };
-    state.borrow_mut().description = format!("CPU ({cpu_reason})");
-}
-
-/// One generation with a copy of each loaded generator on `device`, which
-/// compiles its kernels there.
-async fn warm_up(state: &Shared, device: &Device) -> Result<(), String> {
-    let ready: Vec<_> = state
-        .borrow()
-        .slots
-        .iter()
-        .filter_map(|(_, slot)| match slot {
-            Slot::Ready { generator, info, .. } => Some((generator.clone(), info.model.clone())),
-            _ => None,
-        })
-        .collect();
-    for (generator, config) in ready {
-        app::draw_digits(&generator.to_device(device), &config, 0, device).await?;
-    }
-    Ok(())
 }
 
 /// The bytes at `url`, refusing HTTP errors and files over `limit` bytes
@@ -414,23 +224,6 @@ fn resample(page: &Rc<Page>, state: &Shared) {
     state.borrow_mut().seed = seed;
     page.seed.set_value(&seed.to_string());
     request_draw(page, state);
-}
-
-fn listen<E>(target: &web_sys::EventTarget, event: &str, handler: impl FnMut(E) + 'static) -> Result<(), JsValue>
-where
-    E: wasm_bindgen::convert::FromWasmAbi + 'static,
-{
-    let closure = Closure::<dyn FnMut(E)>::new(handler);
-    target.add_event_listener_with_callback(event, closure.as_ref().unchecked_ref())?;
-    closure.forget(); // the page lives as long as its listeners
-    Ok(())
-}
-
-/// A button's clicks.
-fn on_click(page: &Rc<Page>, state: &Shared, id: &str, handler: fn(&Rc<Page>, &Shared)) -> Result<(), JsValue> {
-    let button: HtmlElement = page.get(id)?;
-    let (p, s) = (page.clone(), state.clone());
-    listen(&button, "click", move |_: MouseEvent| handler(&p, &s))
 }
 
 fn wire_events(page: &Rc<Page>, state: &Shared) -> Result<(), JsValue> {
