@@ -339,6 +339,17 @@ await withPage('cpu', async (page) => {
   check(canvas.gray.some((v) => v > 128), 'no weights at all: the canvas says so instead of staying blank');
 });
 
+// The worker's module fails to load: its loader says so, and the page loads
+// and draws by itself at once instead of waiting out index.html's 10 s bound.
+await withPage('cpu', async (page) => {
+  await page.route('**/drawer_bg.wasm', (r) => r.fulfill({ status: 404, body: 'not found' }));
+  await page.goto(`${base}/?seed=${SEED}`);
+  const d = await waitGeneration(page, 1);
+  await page.waitForFunction(() => document.body.dataset.drawer === 'failed', null, { timeout: TIMEOUT });
+  check(d.state === 'ready' && d.drawnby === 'page' && d.firstby === 'page' && Number(d.firstms) < 8000,
+    `worker module missing: the page drew the first digits itself after ${d.firstms} ms (state ${d.state}, drawn by ${d.drawnby})`);
+});
+
 // A browser whose WebGPU offers an adapter but refuses a device: the page
 // must fall back to the CPU and say why.
 await withPage('webgpu', async (page) => {

@@ -22,7 +22,7 @@ use web_sys::{MessageEvent, Worker};
 
 use super::js_message;
 
-/// The worker's loader script, which trunk writes beside the page.
+/// The worker's entry point, `web/worker/drawer_loader.js`, beside the page.
 const LOADER: &str = "drawer_loader.js";
 
 /// The global `index.html` leaves for the page: `{worker, messages, unit,
@@ -180,6 +180,11 @@ impl Inner {
             }
             // The first digits, drawn for index.html (the page draws its own).
             Some("first") => {}
+            // From its loader (`web/worker/drawer_loader.js`): the module did not load.
+            Some("failed") => {
+                let error = field(&data, "error").as_string();
+                self.fail(error.as_deref().unwrap_or("its module did not load"));
+            }
             _ => web_sys::console::warn_1(&"the drawing worker said something unexpected".into()),
         }
     }

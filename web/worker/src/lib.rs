@@ -18,7 +18,9 @@
 //! - from it: `{op: "ready"}` once it listens, `{op: "loaded", serial, model,
 //!   error}`, `{op: "drawn", id, width, height, pixels, error}` (the gray
 //!   pixels' buffer is transferred, not copied), and for `first` the same as
-//!   `drawn` with `op: "first"` and the `model` and `seed` it chose.
+//!   `drawn` with `op: "first"` and the `model` and `seed` it chose; and
+//!   from its loader (`drawer_loader.js`), `{op: "failed", error}` when this
+//!   module did not load.
 
 use std::future::Future;
 
