@@ -115,7 +115,7 @@ fn exit_on_any_panic() {
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Keeps freed memory mapped for reuse instead of handing it back to the
-/// kernel 10 ms later: a CPU training step frees and allocates the same
+/// kernel after mimalloc's purge delay: a CPU training step frees and allocates the same
 /// large buffers over and over, and each fresh page costs a fault and a
 /// zeroing (8 % of a conv step). The peak is what the process keeps.
 fn keep_freed_memory() {
