@@ -32,17 +32,19 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 median() { sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
 
+# ours TRAINER MODEL STEPS WARMUP: the median ms per step `trainer bench` prints.
+ours() {
+  RAYON_NUM_THREADS=$threads "$1" bench --backend cpu --models "$2" --batch-size "$batch" \
+    --steps "$3" --warmup "$4" --data-dir "$MNIST_DIR" | awk '/median/ {print $3}'
+}
+
 for round in $(seq "$rounds"); do
   for model in gan pggan; do
     # trainer bench gives the conv model a fifth of --steps and a third of --warmup.
     s=$(steps $model); w=$(warmup $model)
     [ $model = pggan ] && { s=$((s * 5)); w=$((w * 3)); }
-    ours() {
-      RAYON_NUM_THREADS=$threads "$1" bench --backend cpu --models $model --batch-size "$batch" \
-        --steps "$s" --warmup "$w" --data-dir "$MNIST_DIR" | awk '/median/ {print $3}'
-    }
-    [ -n "$before" ] && ours "$before" >>"$out/before-$model"
-    ours "$trainer" >>"$out/ours-$model"
+    if [ -n "$before" ]; then ours "$before" $model "$s" "$w" >>"$out/before-$model"; fi
+    ours "$trainer" $model "$s" "$w" >>"$out/ours-$model"
     OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=$threads python3 "$peers/seed_gan.py" --model $model \
       --threads "$threads" --batch-size "$batch" --max-steps $(($(steps $model) + $(warmup $model))) \
       --warmup "$(warmup $model)" --log-every 100000 --mnist-dir "$MNIST_DIR" --out "$out/peer" |
