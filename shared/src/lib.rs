@@ -7,6 +7,8 @@
 //! the moving average; without it the crate only draws (the page's first module).
 
 pub mod activation;
+#[cfg(feature = "train")]
+pub mod adam;
 pub mod aids;
 pub mod conv;
 pub mod draw;

@@ -2,11 +2,12 @@
 //! (label 1) and on detached fakes (label 0), then G with its fakes labelled 1,
 //! as in the post. The trainer and the in-browser training both call it.
 
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, OptimizerRecord};
+use burn::optim::{GradientsParams, ModuleOptimizer, OptimizerRecord};
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use rand::rngs::ChaCha8Rng;
 
+use crate::adam::FusedAdam;
 use crate::ema::AveragedGenerator;
 use crate::growth::{self, Stage};
 use crate::latent;
@@ -187,7 +188,8 @@ impl GanTrainer {
     }
 }
 
-/// Adam as the post sets it up, with PyTorch's epsilon (burn's default is 1e-5).
+/// Adam as the post sets it up, with PyTorch's epsilon (burn's default is
+/// 1e-5), fused on the CPU ([`FusedAdam`]).
 fn optimizer(recipe: &Recipe) -> ModuleOptimizer {
-    AdamConfig::new().with_beta_1(recipe.beta1).with_beta_2(recipe.beta2).with_epsilon(1e-8).init()
+    ModuleOptimizer::from(FusedAdam::new(recipe.beta1, recipe.beta2, 1e-8))
 }

@@ -141,14 +141,15 @@ pub fn col2im(patches: &[f32], g: &Geometry) -> Vec<f32> {
 }
 
 /// `[a, b, run]` to `[b, a, run]`: swaps the two outer axes, copying whole
-/// runs (a map's `[batch, channels, pixels]` and `[channels, batch, pixels]`).
+/// runs (a map's `[batch, channels, pixels]` and `[channels, batch, pixels]`)
+/// in the output's order.
 pub fn swap_outer(x: &[f32], a: usize, b: usize, run: usize) -> Vec<f32> {
-    let mut out = vec![0.0; x.len()];
-    for_each_chunk(&mut out, a * run, |j, to| {
-        for (i, to) in to.chunks_exact_mut(run).enumerate() {
-            to.copy_from_slice(&x[(i * b + j) * run..][..run]);
+    let mut out = Vec::with_capacity(x.len());
+    for j in 0..b {
+        for i in 0..a {
+            out.extend_from_slice(&x[(i * b + j) * run..][..run]);
         }
-    });
+    }
     out
 }
 
