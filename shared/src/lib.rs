@@ -11,6 +11,7 @@ pub mod activation;
 pub mod adam;
 pub mod aids;
 pub mod conv;
+mod cpu;
 pub mod draw;
 #[cfg(feature = "train")]
 pub mod ema;
@@ -21,6 +22,7 @@ pub mod init;
 pub mod latent;
 pub mod mnist;
 pub mod models;
+pub mod norm;
 #[cfg(feature = "train")]
 pub mod recalibrate;
 pub mod recipe;

@@ -15,6 +15,8 @@
 
 use std::ops::Range;
 
+use crate::cpu::for_each_chunk;
+
 /// The shape of one convolution, as PyTorch's `Conv2d` without bias.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Geometry {
@@ -80,18 +82,6 @@ struct Tap {
     rows: Range<usize>,
     columns: Range<usize>,
     source: usize,
-}
-
-/// `f(index, chunk)` for each `size`-long chunk of `values`, on every thread
-/// natively (rayon's pool, which the matrix products share), in turn in wasm.
-fn for_each_chunk(values: &mut [f32], size: usize, f: impl Fn(usize, &mut [f32]) + Send + Sync) {
-    #[cfg(not(target_family = "wasm"))]
-    {
-        use rayon::prelude::*;
-        values.par_chunks_exact_mut(size).enumerate().for_each(|(i, chunk)| f(i, chunk));
-    }
-    #[cfg(target_family = "wasm")]
-    values.chunks_exact_mut(size).enumerate().for_each(|(i, chunk)| f(i, chunk));
 }
 
 /// The patch matrix `[patch, positions]` of an input `[batch, in, h, w]`

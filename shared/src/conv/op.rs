@@ -14,15 +14,13 @@
 //! the same weight tensor, and its backward that convolution's forward and
 //! weight gradient.
 
-use std::borrow::Cow;
-
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Flex, TensorMetadata, backend_extension};
-use burn::tensor::TensorData;
 
 use super::lowering::{Geometry, col2im, im2col, swap_outer};
+use crate::cpu::{tensor, values};
 
 /// Convolutions without bias, square kernel, stride and padding, dilation 1,
 /// one group, as PyTorch's `F.conv2d` / `F.conv_transpose2d`; `f32` only.
@@ -89,18 +87,6 @@ pub(super) fn conv_transpose2d_geometry(
 
 fn dims(t: &FlexTensor) -> [usize; 4] {
     t.shape().dims()
-}
-
-/// The values in row-major order, borrowed when they already are.
-fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
-    match t.as_slice::<f32>() {
-        Some(values) => Cow::Borrowed(values),
-        None => Cow::Owned(t.to_contiguous().as_slice::<f32>().expect("contiguous").to_vec()),
-    }
-}
-
-fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
 }
 
 /// A map `[batch, channels, h, w]` as the matrix `[channels, batch * h * w]`.

@@ -22,6 +22,7 @@ use crate::aids::{self, gained};
 use crate::conv::forward_conv2d;
 use crate::growth::{Stage, downsample, upsample};
 use crate::init::LayerInit;
+use crate::norm::batch_norm;
 
 /// One generator block: `ConvTranspose2d` then BatchNorm + ReLU, or Tanh for
 /// the last block (which has no BatchNorm).
@@ -36,7 +37,7 @@ impl GenBlock {
         let x = crate::conv::forward_conv_transpose2d(&self.conv, x);
         let x = gained(x, equalized, aids::gain_conv_transpose2d(&self.conv));
         match &self.bn {
-            Some(bn) => relu(bn.forward(x)),
+            Some(bn) => relu(batch_norm(bn, x)),
             None => tanh(x),
         }
     }
@@ -187,7 +188,7 @@ impl DiscBlock {
         let x = crate::conv::forward_conv2d(&self.conv, x);
         let x = gained(x, equalized, aids::gain_conv2d(&self.conv));
         match &self.bn {
-            Some(bn) => leaky_relu(bn.forward(x), LEAKY_SLOPE),
+            Some(bn) => leaky_relu(batch_norm(bn, x), LEAKY_SLOPE),
             None => x,
         }
     }
