@@ -26,6 +26,8 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
 
 #[cfg(feature = "train")]
 mod fused {
+    use std::ops::Range;
+
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
     use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
     use burn::backend::autodiff::grads::Gradients;
@@ -88,11 +90,16 @@ mod fused {
             (self.batch * self.run) as f32
         }
 
-        /// `f(i)` summed over the indices `i` of channel `c`'s values
-        /// (in `f32` within an image's run, `f64` across images).
-        fn sum(&self, c: usize, f: impl Fn(usize) -> f32) -> f32 {
-            let runs = (0..self.batch).map(|b| (b * self.channels + c) * self.run);
-            runs.map(|start| (start..start + self.run).map(&f).sum::<f32>() as f64).sum::<f64>() as f32
+        /// The indices of channel `c`'s values in image `b`.
+        fn run(&self, b: usize, c: usize) -> Range<usize> {
+            let start = (b * self.channels + c) * self.run;
+            start..start + self.run
+        }
+
+        /// `f(run)` summed over channel `c`'s run in every image (each run
+        /// summed by `f` in `f32`, the runs in `f64`).
+        fn sum(&self, c: usize, f: impl Fn(Range<usize>) -> f32) -> f32 {
+            (0..self.batch).map(|b| f(self.run(b, c)) as f64).sum::<f64>() as f32
         }
     }
 
@@ -105,15 +112,16 @@ mod fused {
         ) -> (FlexTensor, FlexTensor, FlexTensor) {
             let s = Counts::of(&x);
             let (input, gamma, beta) = (values(&x), values(&gamma), values(&beta));
-            let mean: Vec<f32> = map(s.channels, |c| s.sum(c, |i| input[i]) / s.count());
-            let variance: Vec<f32> = map(s.channels, |c| s.sum(c, |i| (input[i] - mean[c]).powi(2)) / s.count());
+            let mean: Vec<f32> = map(s.channels, |c| s.sum(c, |r| input[r].iter().sum()) / s.count());
+            let variance: Vec<f32> =
+                map(s.channels, |c| s.sum(c, |r| input[r].iter().map(|x| (x - mean[c]).powi(2)).sum()) / s.count());
             // y = x * scale + shift per channel.
             let scale: Vec<f32> = (0..s.channels).map(|c| gamma[c] / (variance[c] + epsilon as f32).sqrt()).collect();
             let shift: Vec<f32> = (0..s.channels).map(|c| beta[c] - mean[c] * scale[c]).collect();
             let mut output = vec![0.0; input.len()];
             for_each_chunk(&mut output, s.channels * s.run, |b, image| {
                 for (c, run) in image.chunks_exact_mut(s.run).enumerate() {
-                    let from = &input[(b * s.channels + c) * s.run..][..s.run];
+                    let from = &input[s.run(b, c)];
                     run.iter_mut().zip(from).for_each(|(y, x)| *y = x * scale[c] + shift[c]);
                 }
             });
@@ -133,18 +141,20 @@ mod fused {
         let s = Counts::of(x);
         let (input, gamma, mean, variance, dy) = (values(x), values(gamma), values(mean), values(variance), values(dy));
         let inv_std: Vec<f32> = variance.iter().map(|v| 1.0 / (v + epsilon as f32).sqrt()).collect();
-        let beta_grad: Vec<f32> = map(s.channels, |c| s.sum(c, |i| dy[i]));
-        let gamma_grad: Vec<f32> = map(s.channels, |c| s.sum(c, |i| dy[i] * (input[i] - mean[c]) * inv_std[c]));
+        let beta_grad: Vec<f32> = map(s.channels, |c| s.sum(c, |r| dy[r].iter().sum()));
+        let gamma_grad: Vec<f32> = map(s.channels, |c| {
+            s.sum(c, |r| dy[r.clone()].iter().zip(&input[r]).map(|(dy, x)| dy * (x - mean[c])).sum()) * inv_std[c]
+        });
         // dx = gamma / std * (dy - mean(dy) - x_hat * mean(dy * x_hat)).
         let mut x_grad = vec![0.0; input.len()];
         for_each_chunk(&mut x_grad, s.channels * s.run, |b, image| {
             for (c, run) in image.chunks_exact_mut(s.run).enumerate() {
-                let start = (b * s.channels + c) * s.run;
+                let r = s.run(b, c);
                 let (mean_dy, mean_dy_xhat) = (beta_grad[c] / s.count(), gamma_grad[c] / s.count());
                 let scale = gamma[c] * inv_std[c];
-                for (i, dx) in (start..start + s.run).zip(run) {
-                    let x_hat = (input[i] - mean[c]) * inv_std[c];
-                    *dx = scale * (dy[i] - mean_dy - x_hat * mean_dy_xhat);
+                for ((dx, dy), x) in run.iter_mut().zip(&dy[r.clone()]).zip(&input[r]) {
+                    let x_hat = (x - mean[c]) * inv_std[c];
+                    *dx = scale * (dy - mean_dy - x_hat * mean_dy_xhat);
                 }
             }
         });

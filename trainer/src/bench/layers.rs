@@ -1,8 +1,9 @@
 //! `bench --layers`: each convolution the conv model runs, timed with burn's
 //! kernel and with the batched one of `shared::conv`, forward alone and
-//! forward + backward (input and weight gradients), then BatchNorm and the
-//! activations, on the CPU backend: the per-operation profile behind the
-//! choices in `shared::conv` and `shared::activation`.
+//! forward + backward (input and weight gradients), then BatchNorm (burn's
+//! and `shared::norm`'s) and the activations, on the CPU backend: the
+//! per-operation profile behind the choices in `shared::conv`, `shared::norm`
+//! and `shared::activation`.
 
 use std::time::Instant;
 
@@ -14,6 +15,7 @@ use burn::tensor::module::{conv_transpose2d, conv2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use shared::activation::leaky_relu;
 use shared::conv;
+use shared::norm::batch_norm;
 
 /// A layer: name, transposed?, input shape, weight shape, stride, padding.
 type Layer = (&'static str, bool, [usize; 4], [usize; 4], usize, usize);
@@ -86,8 +88,8 @@ pub fn bench_layers(batch: usize, rounds: usize) {
     println!("{:<26} {:>12} {:>12} {burn_total:>14.2} {ours_total:>14.2}", "total", "", "");
 
     // What runs between the convolutions: BatchNorm (training mode) and the
-    // activations, burn's and ours (shared::activation, what the models use).
-    println!("\n{:<26} {:>12} {:>14}", "between the convolutions", "fwd", "fwd+bwd");
+    // activations, burn's and ours (shared::norm, shared::activation: what the models use).
+    println!("\n{:<32} {:>12} {:>14}", "between the convolutions", "fwd", "fwd+bwd");
     let time = |name: &str, shape: [usize; 4], op: &dyn Fn(Tensor<4>) -> Tensor<4>| {
         let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device).require_grad();
         let forward = median_ms(rounds, || {
@@ -97,7 +99,7 @@ pub fn bench_layers(batch: usize, rounds: usize) {
             let grads = op(x.clone()).sum().backward();
             std::hint::black_box(x.grad(&grads).unwrap().into_data());
         });
-        println!("{name:<26} {forward:>12.2} {both:>14.2}");
+        println!("{name:<32} {forward:>12.2} {both:>14.2}");
     };
     let d1 = [batch, 128, 16, 16];
     time("D1 LeakyReLU, burn's", d1, &|x| burn_leaky_relu(x, 0.2));
@@ -108,6 +110,7 @@ pub fn bench_layers(batch: usize, rounds: usize) {
         ("G3 BatchNorm 128x16x16", [batch, 128, 16, 16]),
     ] {
         let bn = BatchNormConfig::new(shape[1]).init(&device);
-        time(name, shape, &|x| bn.forward(x));
+        time(&format!("{name}, burn's"), shape, &|x| bn.forward(x));
+        time(&format!("{name}, ours"), shape, &|x| batch_norm(&bn, x));
     }
 }
