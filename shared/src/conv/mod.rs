@@ -86,13 +86,18 @@ pub fn forward_conv2d(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 /// inputs up to [`DRAWING_SIDE`].
 pub fn forward_conv_transpose2d(layer: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
     let [_, _, height, width] = x.dims();
+    // An output of at least one pixel (burn's layer reports the others).
+    let [kernel, stride, padding] = [layer.kernel_size[0], layer.stride[0], layer.padding[0]];
+    let fits = |side: usize| side >= 1 && (side - 1) * stride + kernel > 2 * padding;
     if layer.bias.is_none()
+        && fits(height)
+        && fits(width)
         && (training(&x) || height.max(width) <= DRAWING_SIDE)
         && layer.padding_out == [0, 0]
         && batchable(layer.kernel_size, layer.stride, layer.padding, layer.dilation, layer.groups)
         && on_cpu(&x)
     {
-        conv_transpose2d(x, layer.weight.val(), layer.stride[0], layer.padding[0])
+        conv_transpose2d(x, layer.weight.val(), stride, padding)
     } else {
         layer.forward(x)
     }
