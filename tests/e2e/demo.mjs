@@ -312,6 +312,9 @@ const cases = [
   ['missing file', (r) => r.fulfill({ status: 404, body: 'not found' }), 'weights/pggan.safetensors: HTTP 404'],
   ['corrupt file', (r) => r.fulfill({ status: 200, body: Buffer.from('this is not safetensors') }), 'weights/pggan.safetensors: not a safetensors file'],
   ['wrong architecture', (r) => r.fulfill({ status: 200, body: ganBytes }), 'holds a gan generator, expected a pggan generator'],
+  // Refused by its declared length, before its body is read (web/fetch).
+  ['oversized file', (r) => r.fulfill({ status: 200, body: Buffer.alloc((64 << 20) + 1) }),
+    'weights/pggan.safetensors: 67108865 bytes, over the 67108864-byte limit'],
 ];
 for (const [name, handler, expected] of cases) {
   await withPage('cpu', async (page) => {

@@ -21,16 +21,17 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use burn::prelude::*;
-use js_sys::Uint8Array;
 use shared::ModelKind;
 use shared::weights::{MAX_WEIGHTS_BYTES, WeightsInfo};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{JsFuture, spawn_local};
-use web_sys::{HtmlInputElement, KeyboardEvent, MouseEvent, Response, Window};
+use wasm_bindgen_futures::spawn_local;
+use web_sys::{HtmlInputElement, KeyboardEvent, MouseEvent, Window};
+
+use fetch_limited::{js_message, read_limited};
 
 use crate::app::{self, MODELS, Slot};
-use view::{Page, js_message, listen, on_click};
+use view::{Page, listen, on_click};
 use webgpu::upgrade_to_webgpu;
 
 /// Runs a job at most once at a time: asked again while it runs, it runs
@@ -136,22 +137,9 @@ where
 }
 
 /// The bytes at `url`, refusing HTTP errors and files over `limit` bytes
-/// before reading them.
+/// (`fetch-limited`, which the worker downloads with too).
 async fn fetch_bytes(window: &Window, url: &str, limit: usize) -> Result<Vec<u8>, String> {
-    let response: Response = JsFuture::from(window.fetch_with_str(url))
-        .await
-        .map_err(js_message)?
-        .dyn_into()
-        .map_err(|_| "fetch did not return a Response".to_string())?;
-    if !response.ok() {
-        return Err(format!("HTTP {} {}", response.status(), response.status_text()).trim_end().into());
-    }
-    let length = response.headers().get("content-length").ok().flatten().and_then(|l| l.parse::<usize>().ok());
-    if let Some(length) = length.filter(|&l| l > limit) {
-        return Err(format!("{length} bytes, over the {limit}-byte limit"));
-    }
-    let buffer = JsFuture::from(response.array_buffer().map_err(js_message)?).await.map_err(js_message)?;
-    Ok(Uint8Array::new(&buffer).to_vec())
+    read_limited(window.fetch_with_str(url), limit).await
 }
 
 /// Draws the current model and seed, once more if asked while drawing; the

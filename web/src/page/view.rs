@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use js_sys::{Promise, Reflect};
+use js_sys::Promise;
 use shared::ModelKind;
 use shared::image::Gray;
 use wasm_bindgen::prelude::*;
@@ -61,12 +61,6 @@ pub(super) fn element<T: JsCast>(document: &Document, id: &str) -> Result<T, JsV
         .ok_or_else(|| JsValue::from_str(&format!("index.html lacks #{id}")))?
         .dyn_into::<T>()
         .map_err(|_| JsValue::from_str(&format!("#{id} is not the expected element")))
-}
-
-pub(super) fn js_message(e: JsValue) -> String {
-    e.as_string()
-        .or_else(|| Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string()))
-        .unwrap_or_else(|| format!("{e:?}"))
 }
 
 impl Page {

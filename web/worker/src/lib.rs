@@ -85,11 +85,12 @@ mod worker {
     use std::cell::RefCell;
     use std::rc::Rc;
 
+    use fetch_limited::read_limited;
     use js_sys::{Array, ArrayBuffer, Object, Reflect, Uint8Array};
     use wasm_bindgen::JsCast;
     use wasm_bindgen::prelude::*;
-    use wasm_bindgen_futures::{JsFuture, spawn_local};
-    use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Response};
+    use wasm_bindgen_futures::spawn_local;
+    use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
     use shared::ModelKind;
     use shared::draw::{first_choice, weights_url};
@@ -139,27 +140,9 @@ mod worker {
     }
 
     /// The shipped weights file at `url` (relative to the worker's script,
-    /// which lies beside the page), refusing HTTP errors and files over the
-    /// weights' size limit before reading them, as the page does.
+    /// which lies beside the page), with the page's checks (`fetch-limited`).
     async fn fetch_bytes(scope: &DedicatedWorkerGlobalScope, url: &str) -> Result<Vec<u8>, String> {
-        let message = |e: JsValue| {
-            let reason = Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string());
-            format!("{url}: {}", reason.or_else(|| e.as_string()).unwrap_or_else(|| "the download failed".into()))
-        };
-        let response: Response = JsFuture::from(scope.fetch_with_str(url))
-            .await
-            .map_err(message)?
-            .dyn_into()
-            .map_err(|_| format!("{url}: fetch did not return a response"))?;
-        if !response.ok() {
-            return Err(format!("{url}: HTTP {} {}", response.status(), response.status_text()).trim_end().into());
-        }
-        let length = response.headers().get("content-length").ok().flatten().and_then(|l| l.parse::<usize>().ok());
-        if let Some(length) = length.filter(|&l| l > MAX_WEIGHTS_BYTES) {
-            return Err(format!("{url}: {length} bytes, over the {MAX_WEIGHTS_BYTES}-byte limit"));
-        }
-        let buffer = JsFuture::from(response.array_buffer().map_err(message)?).await.map_err(message)?;
-        Ok(Uint8Array::new(&buffer).to_vec())
+        read_limited(scope.fetch_with_str(url), MAX_WEIGHTS_BYTES).await.map_err(|e| format!("{url}: {e}"))
     }
 
     fn handle(scope: &DedicatedWorkerGlobalScope, drawer: &Rc<RefCell<Drawer>>, data: JsValue) {
@@ -229,8 +212,9 @@ mod worker {
             Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| handle(&answer, &drawer, event.data()));
         scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         on_message.forget(); // the worker lives as long as the page
-        // Messages that came before this point were dropped: the page waits for this one.
-        post(&scope, &[("op", "ready".into())], None);
+        // Messages that came before this point were dropped: the page waits for this one,
+        // and reads the weights it fetched ahead only up to this limit.
+        post(&scope, &[("op", "ready".into()), ("limit", (MAX_WEIGHTS_BYTES as f64).into())], None);
     }
 }
 
