@@ -59,7 +59,7 @@ mod fused {
         Tensor::from_dispatch(y)
     }
 
-    /// Training BatchNorm over `[batch, channels, ...]`.
+    /// Training BatchNorm over `[batch, channels, h, w]`.
     #[backend_extension(Flex, Autodiff)]
     pub trait FusedBatchNorm: Backend {
         /// The output, and the batch's mean and biased variance per channel.
