@@ -30,14 +30,29 @@ pub struct Geometry {
     pub padding: usize,
 }
 
+/// A convolution's outputs along an axis of `size` inputs, as PyTorch's
+/// `Conv2d` counts them: `(size + 2 padding - kernel) / stride + 1`; `None`
+/// where the kernel does not fit.
+pub fn conv_output(size: usize, kernel: usize, stride: usize, padding: usize) -> Option<usize> {
+    (size + 2 * padding).checked_sub(kernel).map(|d| d / stride + 1)
+}
+
+/// A transposed convolution's outputs along an axis of `size` inputs (no
+/// output padding): `(size - 1) stride + kernel - 2 padding`; `None` where
+/// that is not at least one.
+pub fn transposed_output(size: usize, kernel: usize, stride: usize, padding: usize) -> Option<usize> {
+    (size.checked_sub(1)? * stride + kernel).checked_sub(2 * padding).filter(|&n| n > 0)
+}
+
 impl Geometry {
-    /// Output rows: `(height + 2 padding - kernel) / stride + 1`.
+    /// Output rows ([`conv_output`]; a geometry is built only where the
+    /// kernel fits).
     pub fn out_height(&self) -> usize {
-        (self.height + 2 * self.padding - self.kernel) / self.stride + 1
+        conv_output(self.height, self.kernel, self.stride, self.padding).unwrap_or(0)
     }
 
     pub fn out_width(&self) -> usize {
-        (self.width + 2 * self.padding - self.kernel) / self.stride + 1
+        conv_output(self.width, self.kernel, self.stride, self.padding).unwrap_or(0)
     }
 
     /// Columns of the patch matrix: every output position of every image.
@@ -157,6 +172,12 @@ mod tests {
         assert_eq!((g.out_height(), g.out_width()), (16, 17));
         assert_eq!(geometry(4, 4, 1, 0).out_height(), 1);
         assert_eq!(geometry(7, 4, 2, 1).out_height(), 3);
+        assert_eq!(conv_output(2, 4, 1, 0), None);
+        // The generator's blocks: 1 -> 4, 4 -> 8, 16 -> 32.
+        assert_eq!(transposed_output(1, 4, 1, 0), Some(4));
+        assert_eq!(transposed_output(4, 4, 2, 1), Some(8));
+        assert_eq!(transposed_output(16, 4, 2, 1), Some(32));
+        assert_eq!((transposed_output(1, 4, 2, 3), transposed_output(0, 4, 2, 1)), (None, None));
     }
 
     #[test]

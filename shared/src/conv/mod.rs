@@ -30,6 +30,7 @@ use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::prelude::*;
 use burn::tensor::DType;
 
+use lowering::{conv_output, transposed_output};
 use op::BatchedConv;
 
 /// burn's CPU backend, autodiff or not, in `f32`: where the batched form runs.
@@ -65,10 +66,9 @@ pub fn forward_conv2d(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         _ => None,
     };
     let [_, _, height, width] = x.dims();
-    // Output rows and columns; `None` where the kernel does not fit (burn's layer reports it).
-    let out = |side: usize, padding: usize| {
-        (side + 2 * padding).checked_sub(layer.kernel_size[0]).map(|d| d / layer.stride[0].max(1) + 1)
-    };
+    // Output rows and columns; `None` where the kernel does not fit (burn's
+    // layer reports it). Called after `batchable`, which checks the stride.
+    let out = |side: usize, padding: usize| conv_output(side, layer.kernel_size[0], layer.stride[0], padding);
     match padding {
         Some(padding)
             if layer.bias.is_none()
@@ -88,7 +88,7 @@ pub fn forward_conv_transpose2d(layer: &ConvTranspose2d, x: Tensor<4>) -> Tensor
     let [_, _, height, width] = x.dims();
     // An output of at least one pixel (burn's layer reports the others).
     let [kernel, stride, padding] = [layer.kernel_size[0], layer.stride[0], layer.padding[0]];
-    let fits = |side: usize| side >= 1 && (side - 1) * stride + kernel > 2 * padding;
+    let fits = |side: usize| transposed_output(side, kernel, stride, padding).is_some();
     if layer.bias.is_none()
         && fits(height)
         && fits(width)

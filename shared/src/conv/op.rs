@@ -19,7 +19,7 @@ use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Flex, TensorMetadata, backend_extension};
 
-use super::lowering::{Geometry, col2im, im2col, swap_outer};
+use super::lowering::{Geometry, col2im, im2col, swap_outer, transposed_output};
 use crate::cpu::{tensor, values};
 
 /// Convolutions without bias, square kernel, stride and padding, dilation 1,
@@ -72,7 +72,8 @@ pub(super) fn conv_transpose2d_geometry(
 ) -> Geometry {
     let [batch, in_channels, height, width] = dims(x);
     let [_, out_channels, kernel, _] = dims(weight);
-    let side = |size: usize| (size - 1) * stride + kernel - 2 * padding;
+    // Built only where the output has a pixel (`forward_conv_transpose2d` checks).
+    let side = |size: usize| transposed_output(size, kernel, stride, padding).unwrap_or(0);
     Geometry {
         batch,
         in_channels: out_channels,
