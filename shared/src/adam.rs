@@ -15,6 +15,8 @@ use burn::optim::{Adam, AdamConfig, AdamState, AdaptiveMomentumState, LearningRa
 use burn::prelude::*;
 use burn::tensor::DType;
 
+use crate::cpu::values;
+
 /// Adam without weight decay, AMSGrad or clipping (what the post uses).
 #[derive(Clone)]
 pub struct FusedAdam {
@@ -112,8 +114,7 @@ impl FusedAdamOps for Flex {
         [beta_1, beta_2, size, epsilon]: [f32; 4],
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
         let (mut weight, mut moment_1, mut moment_2) = (owned(weight), owned(moment_1), owned(moment_2));
-        let grad = grad.to_contiguous();
-        let grad = grad.as_slice::<f32>().expect("contiguous");
+        let grad = values(&grad);
         let update = |(((w, m1), m2), g): (((&mut f32, &mut f32), &mut f32), &f32)| {
             *m1 = beta_1 * *m1 + (1.0 - beta_1) * g;
             *m2 = beta_2 * *m2 + (1.0 - beta_2) * g * g;

@@ -15,10 +15,12 @@
 //!   [`shared::draw::first_choice`]; and the shipped weights file `index.html`
 //!   guessed, or null), from `index.html`, which starts the worker before the
 //!   page's own module has loaded;
-//! - from it: `{op: "ready"}` once it listens, `{op: "loaded", serial, model,
-//!   error}`, `{op: "drawn", id, width, height, pixels, error}` (the gray
-//!   pixels' buffer is transferred, not copied), and for `first` the same as
-//!   `drawn` with `op: "first"` and the `model` and `seed` it chose; and
+//! - from it: `{op: "ready", limit}` once it listens (`limit`: the weights'
+//!   size limit, for what `index.html` downloaded ahead), `{op: "loaded",
+//!   serial, model, error}`, `{op: "drawn", id, width, height, pixels,
+//!   error}` (the gray pixels' buffer is transferred, not copied), and for
+//!   `first` the same as `drawn` with `op: "first"` and the `model` and
+//!   `seed` it chose; and
 //!   from its loader (`drawer_loader.js`), `{op: "failed", error}` when this
 //!   module did not load.
 
