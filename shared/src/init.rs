@@ -1,12 +1,14 @@
 //! Weight initialisation drawn on the host from a seeded ChaCha stream, so a
 //! seed gives the same starting weights on every device (CPU, GPU, browser).
 //!
-//! Layers are built through burn's configs with zeroed weights and then given
-//! values here, in burn's own layouts (`Linear` weights are `[in, out]`).
+//! Layers are built here field by field, in burn's own layouts (`Linear`
+//! weights are `[in, out]`), not through burn's configs: their `init` links
+//! every one of burn's initialisers (orthogonal's QR decomposition among
+//! them, ~0.2 MB of wasm) into the page's first module, which only draws.
 
-use burn::module::Param;
-use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, PaddingConfig2d};
+use burn::module::{Param, RunningState};
+use burn::nn::conv::{Conv2d, ConvTranspose2d};
+use burn::nn::{BatchNorm, Linear, PaddingConfig2d};
 use burn::prelude::*;
 use rand::rngs::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, Uniform};
@@ -64,22 +66,21 @@ impl<'a> LayerInit<'a> {
     }
 
     pub fn linear(&mut self, d_in: usize, d_out: usize) -> Linear {
-        let mut layer = LinearConfig::new(d_in, d_out).with_initializer(Initializer::Zeros).init(self.device);
-        layer.weight = self.draw([d_in, d_out], d_in, false);
-        layer.bias = Some(self.draw([d_out], d_in, true));
-        layer
+        let weight = self.draw([d_in, d_out], d_in, false);
+        Linear { weight, bias: Some(self.draw([d_out], d_in, true)) }
     }
 
     /// A bias-free convolution (the post's conv layers have none).
     pub fn conv2d(&mut self, c_in: usize, c_out: usize, kernel: usize, stride: usize, padding: usize) -> Conv2d {
-        let mut layer = Conv2dConfig::new([c_in, c_out], [kernel, kernel])
-            .with_stride([stride, stride])
-            .with_padding(PaddingConfig2d::Explicit(padding, padding, padding, padding))
-            .with_bias(false)
-            .with_initializer(Initializer::Zeros)
-            .init(self.device);
-        layer.weight = self.draw([c_out, c_in, kernel, kernel], c_in * kernel * kernel, false);
-        layer
+        Conv2d {
+            weight: self.draw([c_out, c_in, kernel, kernel], c_in * kernel * kernel, false),
+            bias: None,
+            stride: [stride, stride],
+            kernel_size: [kernel, kernel],
+            dilation: [1, 1],
+            groups: 1,
+            padding: PaddingConfig2d::Explicit(padding, padding, padding, padding),
+        }
     }
 
     /// A bias-free transposed convolution; its weight is `[in, out, k, k]` in
@@ -92,21 +93,33 @@ impl<'a> LayerInit<'a> {
         stride: usize,
         padding: usize,
     ) -> ConvTranspose2d {
-        let mut layer = ConvTranspose2dConfig::new([c_in, c_out], [kernel, kernel])
-            .with_stride([stride, stride])
-            .with_padding([padding, padding])
-            .with_bias(false)
-            .with_initializer(Initializer::Zeros)
-            .init(self.device);
-        layer.weight = self.draw([c_in, c_out, kernel, kernel], c_out * kernel * kernel, false);
-        layer
+        ConvTranspose2d {
+            weight: self.draw([c_in, c_out, kernel, kernel], c_out * kernel * kernel, false),
+            bias: None,
+            stride: [stride, stride],
+            kernel_size: [kernel, kernel],
+            dilation: [1, 1],
+            groups: 1,
+            padding: [padding, padding],
+            padding_out: [0, 0],
+            channels: [c_in, c_out],
+        }
     }
 
     pub fn batch_norm(&mut self, features: usize) -> BatchNorm {
-        let mut layer = BatchNormConfig::new(features).init(self.device);
-        if self.scheme == InitScheme::Dcgan {
-            layer.gamma = self.param([features], Normal::new(1.0, 0.02).expect("valid std"));
+        let gamma = match self.scheme {
+            InitScheme::Torch => Param::from_tensor(Tensor::ones([features], self.device)),
+            InitScheme::Dcgan => self.param([features], Normal::new(1.0, 0.02).expect("valid std")),
+        };
+        // burn's `BatchNormConfig` defaults, which are PyTorch's.
+        BatchNorm {
+            gamma,
+            beta: Param::from_tensor(Tensor::zeros([features], self.device)),
+            training: Param::from_bool(true),
+            running_mean: RunningState::new(Tensor::zeros([features], self.device)),
+            running_var: RunningState::new(Tensor::ones([features], self.device)),
+            momentum: 0.1,
+            epsilon: 1e-5,
         }
-        layer
     }
 }

@@ -21,6 +21,13 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     {
         return fused::forward_train(bn, x);
     }
+    if !x.device().is_autodiff() {
+        // What burn's `forward` does here, without linking its training branch
+        // into a module that only draws (the page's first one).
+        let device = x.device();
+        let (mean, var) = (bn.running_mean.value().to_device(&device), bn.running_var.value().to_device(&device));
+        return burn::tensor::module::batch_norm(x, bn.gamma.val(), bn.beta.val(), mean, var, bn.epsilon);
+    }
     bn.forward(x)
 }
 

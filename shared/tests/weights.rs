@@ -56,6 +56,32 @@ fn weights_round_trip_bitwise() {
     }
 }
 
+/// Fine-tuning (the page's "from the shipped weights"): a pair loaded onto an
+/// autodiff device trains, every one of its weights.
+#[test]
+fn weights_loaded_for_training_train() {
+    let device = device().autodiff();
+    for kind in [ModelKind::Gan, ModelKind::Pggan] {
+        let config = ModelConfig::post(kind);
+        let trainer = trained(kind);
+        let g = weights::save_generator(&trainer.generator.valid(), &config, None, Precision::F16).unwrap();
+        let d = weights::save_discriminator(&trainer.discriminator.valid(), &config, Precision::F16).unwrap();
+        let (g, _) = weights::load_generator(&g, Some(kind), &device).unwrap();
+        let (d, _) = weights::load_discriminator(&d, Some(kind), &device).unwrap();
+        let before = weights::save_generator(&g.valid(), &config, None, Precision::F32).unwrap();
+        let mut tuned = GanTrainer::from_models(g, d, Recipe::stable());
+        let z = latent::to_tensor(latent::noise(1, 8, 100), 100, &device);
+        tuned.step(real_batch(8, config.image_size(), &device), z);
+        let after = weights::save_generator(&tuned.generator.valid(), &config, None, Precision::F32).unwrap();
+        let (before, after) = (tensors(&before), tensors(&after));
+        for (name, (_, _, bytes)) in &before {
+            if !name.contains("running_") {
+                assert_ne!(bytes, &after[name].2, "{kind}: {name} did not train");
+            }
+        }
+    }
+}
+
 #[test]
 fn the_discriminator_is_exported_beside_its_generator() {
     assert_eq!(weights::discriminator_file_name("gan.safetensors"), "gan-discriminator.safetensors");

@@ -16,14 +16,14 @@
 //! PyTorch's BatchNorm `num_batches_tracked` counters are not written (PyTorch
 //! fills them in on load) and are ignored when reading.
 
+mod torch;
+
 use burn::module::{ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
-use burn::store::{
-    BurnToPyTorchAdapter, FloatCastAdapter, HalfPrecisionAdapter, IdentityAdapter, ModuleAdapter, ModuleSnapshot,
-    PyTorchToBurnAdapter, SafetensorsStore,
-};
-use burn::tensor::DType;
 use serde::{Deserialize, Serialize};
+
+pub use torch::torch_tensors;
+use torch::{check_tensors, load_module, save_module};
 
 use crate::growth::Schedule;
 use crate::models::{Discriminator, Generator, ModelConfig, ModelKind};
@@ -194,177 +194,6 @@ fn read_header_entry(bytes: &[u8]) -> Result<Option<String>, WeightsError> {
     Ok(metadata.metadata().as_ref().and_then(|m| m.get(METADATA_KEY).cloned()))
 }
 
-/// Regex key remappings, `(pattern, replacement)`.
-type Remaps = Vec<(String, String)>;
-
-/// Key remappings from burn's module paths to the post's `state_dict` names,
-/// and back.
-fn torch_names(config: &ModelConfig, role: Role) -> (Remaps, Remaps) {
-    match config {
-        ModelConfig::Gan(c) => {
-            let (layers, first) = match role {
-                Role::Generator => (c.generator_hidden.len() + 1, 0),
-                Role::Discriminator => (c.discriminator_hidden.len() + 1, 1),
-            };
-            (0..layers)
-                .map(|i| {
-                    let t = first + 2 * i;
-                    (
-                        (format!(r"^layers\.{i}\."), format!("model.{t}.")),
-                        (format!(r"^model\.{t}\."), format!("layers.{i}.")),
-                    )
-                })
-                .unzip()
-        }
-        ModelConfig::Pggan(_) => {
-            let pairs = [("conv", "0"), ("bn", "1")];
-            pairs
-                .iter()
-                .map(|(ours, theirs)| {
-                    (
-                        (format!(r"^layers\.(\d+)\.{ours}\."), format!("layers.$1.{theirs}.")),
-                        (format!(r"^layers\.(\d+)\.{theirs}\."), format!("layers.$1.{ours}.")),
-                    )
-                })
-                .unzip()
-        }
-    }
-}
-
-/// Every tensor of `config`'s `role` network as the post's `state_dict` has
-/// it: names and shapes (PyTorch layouts).
-pub fn torch_tensors(config: &ModelConfig, role: Role) -> Vec<(String, Vec<usize>)> {
-    let mut out = Vec::new();
-    match config {
-        ModelConfig::Gan(c) => {
-            let pixels = c.image_size * c.image_size;
-            let (widths, first) = match role {
-                Role::Generator => ([&[c.latent_dim][..], &c.generator_hidden, &[pixels]].concat(), 0),
-                Role::Discriminator => ([&[pixels][..], &c.discriminator_hidden, &[1]].concat(), 1),
-            };
-            for (i, w) in widths.windows(2).enumerate() {
-                let t = first + 2 * i;
-                out.push((format!("model.{t}.weight"), vec![w[1], w[0]]));
-                out.push((format!("model.{t}.bias"), vec![w[1]]));
-            }
-        }
-        ModelConfig::Pggan(c) => {
-            let chain = match role {
-                Role::Generator => [&[c.latent_dim][..], &c.channels, &[1]].concat(),
-                Role::Discriminator => [&[1][..], &c.channels.iter().rev().copied().collect::<Vec<_>>(), &[1]].concat(),
-            };
-            let last = chain.len() - 2;
-            for (i, w) in chain.windows(2).enumerate() {
-                // ConvTranspose2d keeps [in, out, k, k], Conv2d [out, in, k, k].
-                let shape = match role {
-                    Role::Generator => vec![w[0], w[1], 4, 4],
-                    // The minibatch standard deviation is one more input of D's last block.
-                    Role::Discriminator if i == last && c.minibatch_stddev => vec![w[1], w[0] + 1, 4, 4],
-                    Role::Discriminator => vec![w[1], w[0], 4, 4],
-                };
-                out.push((format!("layers.{i}.0.weight"), shape));
-                if i < last {
-                    for field in ["weight", "bias", "running_mean", "running_var"] {
-                        out.push((format!("layers.{i}.1.{field}"), vec![w[1]]));
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Checks the file's tensors against what `config`'s `role` network needs
-/// (names, shapes, float types) before any model is built: a header that
-/// claims a huge model costs nothing, and loading allocates no more than the
-/// file's tensors (safetensors checked their byte lengths while parsing).
-fn check_tensors(bytes: &[u8], config: &ModelConfig, role: Role) -> Result<(), WeightsError> {
-    use safetensors::Dtype;
-    let file = safetensors::SafeTensors::deserialize(bytes).map_err(|e| WeightsError::Format(e.to_string()))?;
-    let expected = torch_tensors(config, role);
-    let kind = config.kind();
-    let (mut missing, mut problems) = (Vec::new(), Vec::new());
-    for (name, shape) in &expected {
-        match file.tensor(name) {
-            Err(_) => missing.push(name.clone()),
-            Ok(t) => {
-                if !matches!(t.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16 | Dtype::F64) {
-                    problems.push(format!("{name} holds {:?} values, expected floating point", t.dtype()));
-                }
-                if t.shape() != shape.as_slice() {
-                    problems.push(format!("{name} has shape {:?}, expected {shape:?}", t.shape()));
-                }
-            }
-        }
-    }
-    if !problems.is_empty() {
-        return Err(WeightsError::Mismatch { kind, role, problems });
-    }
-    if !missing.is_empty() {
-        return Err(WeightsError::Missing { kind, role, missing });
-    }
-    let mut unused: Vec<String> = file
-        .names()
-        .into_iter()
-        .filter(|name| !name.ends_with("num_batches_tracked") && !expected.iter().any(|(e, _)| e == *name))
-        .map(|name| name.to_string())
-        .collect();
-    if !unused.is_empty() {
-        unused.sort();
-        return Err(WeightsError::Unused { kind, role, unused });
-    }
-    Ok(())
-}
-
-fn save_module<M: ModuleSnapshot>(
-    module: &M,
-    info: &WeightsInfo,
-    precision: Precision,
-) -> Result<Vec<u8>, WeightsError> {
-    let metadata = serde_json::to_string(info).expect("WeightsInfo serialises");
-    let adapter = match precision {
-        Precision::F32 => BurnToPyTorchAdapter.chain(IdentityAdapter),
-        Precision::F16 => BurnToPyTorchAdapter.chain(HalfPrecisionAdapter::new()),
-    };
-    let mut store = SafetensorsStore::from_bytes(None).metadata(METADATA_KEY, metadata).with_to_adapter(adapter);
-    for (from, to) in torch_names(&info.model, info.role).0 {
-        store = store.with_key_remapping(from, to);
-    }
-    module.save_into(&mut store).map_err(|e| WeightsError::Write(e.to_string()))?;
-    store.get_bytes().map_err(|e| WeightsError::Write(e.to_string()))
-}
-
-fn load_module<M: ModuleSnapshot>(
-    module: &mut M,
-    bytes: &[u8],
-    config: &ModelConfig,
-    role: Role,
-) -> Result<(), WeightsError> {
-    let mut store = SafetensorsStore::from_bytes(Some(bytes.to_vec()))
-        .with_from_adapter(PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32)))
-        // Problems come back in the result, to be reported below with the model's name.
-        .validate(false)
-        .allow_partial(true);
-    for (from, to) in torch_names(config, role).1 {
-        store = store.with_key_remapping(from, to);
-    }
-    let result = module.load_from(&mut store).map_err(|e| WeightsError::Format(e.to_string()))?;
-    let kind = config.kind();
-    if !result.errors.is_empty() {
-        let problems = result.errors.iter().map(|e| e.to_string()).collect();
-        return Err(WeightsError::Mismatch { kind, role, problems });
-    }
-    if !result.missing.is_empty() {
-        let missing = result.missing.iter().map(|(path, _)| path.clone()).collect();
-        return Err(WeightsError::Missing { kind, role, missing });
-    }
-    let unused: Vec<String> = result.unused.into_iter().filter(|name| !name.ends_with("num_batches_tracked")).collect();
-    if !unused.is_empty() {
-        return Err(WeightsError::Unused { kind, role, unused });
-    }
-    Ok(())
-}
-
 /// Checks that the header describes the expected kind of network.
 fn expect(info: &WeightsInfo, role: Role, kind: Option<ModelKind>) -> Result<(), WeightsError> {
     let found_model = info.model.kind();
@@ -476,12 +305,10 @@ pub fn load_generator_as(bytes: &[u8], config: &ModelConfig, device: &Device) ->
     check_size(bytes)?;
     config.validate().map_err(WeightsError::Architecture)?;
     check_tensors(bytes, config, Role::Generator)?;
-    let mut generator = config.init_generator(device);
-    match &mut generator {
-        Generator::Gan(g) => load_module(g, bytes, config, Role::Generator)?,
-        Generator::Pggan(g) => load_module(g, bytes, config, Role::Generator)?,
-    }
-    Ok(generator)
+    Ok(match config.init_generator(device) {
+        Generator::Gan(g) => Generator::Gan(load_module(g, bytes, config, Role::Generator)?),
+        Generator::Pggan(g) => Generator::Pggan(load_module(g, bytes, config, Role::Generator)?),
+    })
 }
 
 /// Builds the discriminator a file describes and loads its weights.
@@ -505,10 +332,8 @@ pub fn load_discriminator_as(
     check_size(bytes)?;
     config.validate().map_err(WeightsError::Architecture)?;
     check_tensors(bytes, config, Role::Discriminator)?;
-    let mut discriminator = config.init_discriminator(device);
-    match &mut discriminator {
-        Discriminator::Gan(d) => load_module(d, bytes, config, Role::Discriminator)?,
-        Discriminator::Pggan(d) => load_module(d, bytes, config, Role::Discriminator)?,
-    }
-    Ok(discriminator)
+    Ok(match config.init_discriminator(device) {
+        Discriminator::Gan(d) => Discriminator::Gan(load_module(d, bytes, config, Role::Discriminator)?),
+        Discriminator::Pggan(d) => Discriminator::Pggan(load_module(d, bytes, config, Role::Discriminator)?),
+    })
 }
