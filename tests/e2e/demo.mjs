@@ -353,6 +353,39 @@ await withPage('cpu', async (page) => {
     `worker module missing: the page drew the first digits itself after ${d.firstms} ms (state ${d.state}, drawn by ${d.drawnby})`);
 });
 
+// The controls work from the first digits on, before the page's own module
+// has loaded (held back here until the worker has answered them): new
+// digits, the other model, a typed seed; the page then keeps that grid.
+await withPage('cpu', async (page) => {
+  let release;
+  const held = new Promise((resolve) => { release = resolve; });
+  await page.route(/\/web-[^/]*_bg\.wasm$/, async (r) => { await held; await r.continue(); });
+  await page.goto(`${base}/?seed=${SEED}`);
+  const drawn = (n) => page.waitForFunction((n) => Number(document.body.dataset.early) >= n, n, { timeout: TIMEOUT });
+  await drawn(1);
+  const before = { seed: await page.inputValue('#seed'), pixels: await canvasPixels(page) };
+  await page.click('#new');
+  await drawn(2);
+  const fresh = { seed: await page.inputValue('#seed'), pixels: await canvasPixels(page) };
+  check(before.seed === String(SEED) && fresh.seed !== before.seed && fresh.pixels.gray.join() !== before.pixels.gray.join(),
+    `before the page's module: "New digits" drew seed ${fresh.seed} after ${before.seed}`);
+  await page.click('#model-pggan');
+  await drawn(3);
+  const pggan = { seed: await page.inputValue('#seed'), pixels: await canvasPixels(page) };
+  check(pggan.seed === fresh.seed && pggan.pixels.width === GAP + 8 * (SIDES.pggan + GAP),
+    `before the page's module: the PGGAN drew the same seed (${pggan.seed}), ${pggan.pixels.width} pixels wide`);
+  await page.fill('#seed', '123');
+  await page.dispatchEvent('#seed', 'change');
+  await drawn(4);
+  let d = await dataset(page);
+  check(d.state === 'loading' && await page.inputValue('#seed') === '123',
+    `before the page's module: a typed seed is drawn (state ${d.state}, ${d.early} grids)`);
+  release();
+  d = await waitGeneration(page, 1);
+  check(d.state === 'ready' && d.model === 'pggan' && d.seed === '123',
+    `the page, once loaded, keeps the grid on screen (${d.model}, seed ${d.seed})`);
+});
+
 // A browser whose WebGPU offers an adapter but refuses a device: the page
 // must fall back to the CPU and say why.
 await withPage('webgpu', async (page) => {

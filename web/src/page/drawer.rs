@@ -26,9 +26,10 @@ use super::js_message;
 const LOADER: &str = "drawer_loader.js";
 
 /// The global `index.html` leaves for the page: `{worker, messages, unit,
-/// adopted}`, the worker it started, what the worker said so far (its
-/// `ready`, and the first digits), and the `Math.random()` it chose the
-/// first seed with.
+/// adopted, choice}`, the worker it started, what the worker said so far (its
+/// `ready`, and the digits it drew), the `Math.random()` it chose the first
+/// seed with, and the `{model, seed}` on screen (its controls work before the
+/// page's module has loaded).
 const FIRST: &str = "mnistGanFirst";
 
 /// What `index.html` started, taken over by the page.
@@ -37,6 +38,8 @@ pub struct Handoff {
     messages: Vec<JsValue>,
     /// The first grid's random draw, for [`shared::draw::first_choice`].
     pub unit: f64,
+    /// The model and seed on screen, if the worker drew any.
+    pub choice: Option<(String, String)>,
 }
 
 impl Handoff {
@@ -52,7 +55,9 @@ impl Handoff {
         worker.set_onmessage(None);
         let messages = field(&first, "messages").dyn_into::<Array>().map(|a| a.to_vec()).unwrap_or_default();
         let unit = field(&first, "unit").as_f64().unwrap_or_else(js_sys::Math::random);
-        Some(Handoff { worker, messages, unit })
+        let choice = field(&first, "choice");
+        let choice = field(&choice, "model").as_string().zip(field(&choice, "seed").as_string());
+        Some(Handoff { worker, messages, unit, choice })
     }
 }
 

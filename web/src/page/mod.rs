@@ -270,11 +270,13 @@ async fn run() -> Result<(), JsValue> {
     page.mark("backend", "cpu");
     page.text("status", "Loading weights…");
 
-    // The worker index.html started for the first digits, if it did: its
-    // random draw gives the same first seed here.
+    // The worker index.html started for the first digits, if it did: the
+    // page keeps the grid on screen (the user may have asked for others).
     let handoff = drawer::Handoff::take(&page.window);
-    let unit = handoff.as_ref().map_or_else(js_sys::Math::random, |h| h.unit);
-    let (model, seed) = first_choice(&page.window, unit);
+    let (model, seed) = match handoff.as_ref().and_then(|h| h.choice.as_ref()) {
+        Some((model, seed)) => app::first_choice(Some(model), Some(seed), 0.0),
+        None => first_choice(&page.window, handoff.as_ref().map_or_else(js_sys::Math::random, |h| h.unit)),
+    };
     let drawer = {
         let page = page.clone();
         drawer::Drawer::start(handoff, move |status| page.mark("drawer", status))

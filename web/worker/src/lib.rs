@@ -20,7 +20,8 @@
 //!   serial, model, error}`, `{op: "drawn", id, width, height, pixels,
 //!   error}` (the gray pixels' buffer is transferred, not copied), and for
 //!   `first` the same as `drawn` with `op: "first"` and the `model` and
-//!   `seed` it chose; and
+//!   `seed` it chose (`first` also serves `index.html`'s controls until the
+//!   page's module has loaded: a shipped model, loaded once, at a seed); and
 //!   from its loader (`drawer_loader.js`), `{op: "failed", error}` when this
 //!   module did not load.
 
@@ -59,6 +60,11 @@ impl Drawer {
             shared::weights::load_generator(bytes, Some(kind), &self.device).map_err(|e| e.to_string())?;
         self.hold(generator, info.model);
         Ok(())
+    }
+
+    /// Whether it holds a generator of `kind`.
+    pub fn holds(&self, kind: ModelKind) -> bool {
+        self.generators.iter().any(|(_, c)| c.kind() == kind)
     }
 
     /// Keeps `generator` in place of its model's previous one.
@@ -185,10 +191,11 @@ mod worker {
                 let (scope, drawer) = (scope.clone(), drawer.clone());
                 spawn_local(async move {
                     let drawn = async {
-                        // index.html's guess, if it is the model chosen; else the chosen one's file.
+                        // index.html's guess, if it is the model chosen; else the chosen one's
+                        // file, unless an earlier request loaded it.
                         let guessed_right =
                             guessed.is_some_and(|bytes| drawer.borrow_mut().load_shipped(kind, &bytes).is_ok());
-                        if !guessed_right {
+                        if !guessed_right && !drawer.borrow().holds(kind) {
                             let bytes = fetch_bytes(&scope, &weights_url(kind)).await?;
                             drawer.borrow_mut().load_shipped(kind, &bytes)?;
                         }
@@ -236,7 +243,9 @@ mod tests {
         let mut drawer = Drawer::default();
         for kind in ModelKind::ALL {
             let (config, bytes) = shipped(kind);
+            assert!(!drawer.holds(kind));
             assert_eq!(drawer.load(&config, &bytes), Ok(kind));
+            assert!(drawer.holds(kind));
             let drawn = pollster::block_on(drawer.draw(kind, 7)).unwrap();
             let device = Device::flex();
             let (generator, info) = shared::weights::load_generator(&bytes, Some(kind), &device).unwrap();
