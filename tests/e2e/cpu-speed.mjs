@@ -5,7 +5,8 @@
 // steps/s of N steps of the conv model trained in the page at 32x32 (batch
 // TRAIN_BATCH, 16 by default), as the page reports it (`data-trainrate`).
 // Also the longest main-thread task (a `longtask` PerformanceObserver) while
-// the conv model's grids are drawn, the longest over all loads.
+// the conv model's grids are drawn, and while it trains, the longest over all
+// loads.
 //
 // usage: node tests/e2e/cpu-speed.mjs DIST_DIR... (ROUNDS=2 by default)
 import { chromium } from 'playwright-core';
@@ -23,7 +24,7 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const trainSteps = Number(process.env.TRAIN_STEPS || 0);
 const trainBatch = Number(process.env.TRAIN_BATCH || 16);
 const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
-const results = Object.fromEntries(dists.map((d) => [d, { first: [], gan: [], pggan: [], train: [], longest: 0 }]));
+const results = Object.fromEntries(dists.map((d) => [d, { first: [], gan: [], pggan: [], train: [], longest: 0, trainLongest: 0 }]));
 const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
 for (let round = 0; round < rounds; round++) {
   for (const dist of dists) {
@@ -69,10 +70,13 @@ for (let round = 0; round < rounds; round++) {
       await page.selectOption('#train-schedule', 'fixed');
       await page.fill('#train-steps', String(trainSteps));
       await page.fill('#train-batch', String(trainBatch));
+      await page.evaluate(() => { window.__longtasks = []; });
       await page.click('#train-go');
       await page.waitForFunction(() => document.body.dataset.trainstate === 'finished'
         && document.body.dataset.trainbusy === 'no', null, { timeout: 1_800_000 });
       results[dist].train.push(Number((await page.evaluate(() => document.body.dataset.trainrate))));
+      const trainLongest = Math.max(0, ...await page.evaluate(() => window.__longtasks));
+      results[dist].trainLongest = Math.max(results[dist].trainLongest, trainLongest);
     }
     await page.close();
     server.close();
@@ -85,5 +89,6 @@ for (const [dist, r] of Object.entries(results)) {
   console.log(`${dist}: first digits ${median(r.first)} ms, GAN ${median(r.gan)} ms, PGGAN ${median(r.pggan)} ms a click `
     + `(medians of ${rounds} loads / ${5 * rounds} clicks); longest main-thread task during the PGGAN clicks `
     + `${r.longest} ms; ${wasm}`
-    + (trainSteps > 0 ? `; PGGAN training ${median(r.train)} steps/s (${trainSteps} steps of ${trainBatch}, 32x32)` : ''));
+    + (trainSteps > 0 ? `; PGGAN training ${median(r.train)} steps/s (${trainSteps} steps of ${trainBatch}, 32x32), `
+      + `longest main-thread task while training ${r.trainLongest} ms` : ''));
 }

@@ -206,9 +206,12 @@ for (const f of fs.readdirSync(dist)) {
 {
   const names = (f) => fs.readFileSync(path.join(dist, f)).toString('latin1');
   const worker = names('drawer_bg.wasm');
-  const pageModule = Object.keys(report.wasm).find((f) => f !== 'drawer_bg.wasm');
+  const trainer = names('train-worker_bg.wasm');
+  const pageModule = Object.keys(report.wasm).find((f) => f.startsWith('web-'));
   check(worker.includes('burn_flex') && !worker.includes('wgpu') && names(pageModule).includes('wgpu'),
     `the worker's module (drawer_bg.wasm) has burn's CPU backend and no wgpu code; the page's (${pageModule}) has wgpu`);
+  check(trainer.includes('burn_autodiff') && !trainer.includes('wgpu'),
+    'the training worker\'s module (train-worker_bg.wasm) has autodiff and no wgpu code');
 }
 
 for (const mode of ['webgpu', 'cpu']) {
@@ -444,11 +447,18 @@ for (const mode of ['webgpu', 'cpu']) {
     const grid0 = await canvasPixels(page);
     const { steps, batch } = TRAIN[mode];
     const waitPreview = () => page.waitForFunction(() => Number(document.body.dataset.trainpreviews || 0) >= 1, null, { timeout: TRAIN_TIMEOUT });
+    await page.evaluate(() => { window.__longtasks = []; });
     const run = train(page, { steps, batch });
     await waitPreview();
     const early = await canvasPixels(page, 'train-digits');
     d = await run;
     check(d.trainstate === 'finished' && d.trainstep === String(steps), `${mode}: ${steps} steps of ${batch} trained (state ${d.trainstate}, step ${d.trainstep})`);
+    // On the CPU the run trains in the training worker, off the main thread.
+    check(d.trainwhere === (mode === 'cpu' ? 'worker' : 'page'), `${mode}: trained in the ${d.trainwhere}`);
+    if (mode === 'cpu') {
+      const longest = Math.max(0, ...await page.evaluate(() => window.__longtasks));
+      check(longest <= LONG_TASK_MS, `cpu: longest main-thread task while training: ${longest} ms (at most ${LONG_TASK_MS})`);
+    }
     check(finite(d.trainloss), `${mode}: the last losses are finite (D G = ${d.trainloss})`);
     check(Number(d.trainrate) > 0, `${mode}: ${d.trainrate} steps/s`);
     const late = await canvasPixels(page, 'train-digits');
@@ -527,6 +537,27 @@ for (const mode of ['webgpu', 'cpu']) {
     check(text.includes('the batch size must be a number from 1 to 256, got "0"'), `bad settings: "${text}"`);
   });
 }
+
+// The training worker's module fails to load: the run that was sent to it
+// says so, and the next one trains on the page's own CPU.
+console.log('== training without its worker');
+await withPage('cpu', async (page) => {
+  await page.route(/train.worker[^/]*_bg\.wasm$/, (r) => r.fulfill({ status: 404, body: 'not found' }));
+  await page.goto(`${base}/?seed=${SEED}`);
+  await waitLoaded(page);
+  await openPanel(page);
+  await page.fill('#train-steps', '3');
+  await page.fill('#train-batch', '4');
+  await page.click('#train-go');
+  await page.waitForFunction(() => document.getElementById('train-status').textContent.includes('training worker stopped'),
+    null, { timeout: TIMEOUT });
+  const said = await page.textContent('#train-status');
+  check(said.includes('start again to train on this page') && !(await page.isDisabled('#train-go')),
+    `no training worker: the page says so ("${said}")`);
+  const d = await train(page, { steps: 3, batch: 4 });
+  check(d.trainstate === 'finished' && d.trainwhere === 'page' && finite(d.trainloss),
+    `no training worker: the next run trained on the page (state ${d.trainstate}, in the ${d.trainwhere})`);
+});
 
 // ------------------------------------------------------------ latent walk
 console.log('== latent walk');

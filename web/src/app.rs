@@ -5,7 +5,7 @@
 use burn::prelude::*;
 use shared::image::{GRID_GAP, Gray};
 use shared::weights::{self, MAX_WEIGHTS_BYTES, Role, TrainingFacts, WeightsError, WeightsInfo};
-use shared::{Discriminator, Generator, ModelConfig, ModelKind, latent};
+use shared::{Generator, ModelConfig, ModelKind, latent};
 
 pub use shared::draw::{
     GRID_COLUMNS, GRID_DIGITS, draw_digits, first_choice, generate_pixels, parse_seed, seed_from_unit, weights_url,
@@ -15,12 +15,6 @@ pub const WALK_FRAMES: usize = 48;
 
 /// The models the page offers, in the order of its switch.
 pub const MODELS: [ModelKind; 2] = ModelKind::ALL;
-
-/// Where the page fetches the discriminator trained with the shipped
-/// generator, for fine-tuning (see `trainer`'s export).
-pub fn discriminator_url(kind: ModelKind) -> String {
-    format!("weights/{}", weights::discriminator_file_name(&format!("{kind}.safetensors")))
-}
 
 /// What the page says about a model.
 pub fn label(kind: ModelKind) -> &'static str {
@@ -124,24 +118,6 @@ pub fn load_user_weights(name: &str, bytes: &[u8], device: &Device) -> Result<(G
             }),
         Err(e) => Err(format!("{name}: {e}")),
     }
-}
-
-/// The shipped generator and discriminator of `kind`, loaded onto the
-/// autodiff `device` for fine-tuning. Errors name the file.
-pub fn fine_tuning_models(
-    kind: ModelKind,
-    generator: &[u8],
-    discriminator: &[u8],
-    device: &Device,
-) -> Result<(ModelConfig, Generator, Discriminator), String> {
-    let (g, info) =
-        weights::load_generator(generator, Some(kind), device).map_err(|e| format!("{}: {e}", weights_url(kind)))?;
-    let (d, d_info) = weights::load_discriminator(discriminator, Some(kind), device)
-        .map_err(|e| format!("{}: {e}", discriminator_url(kind)))?;
-    if d_info.model != info.model {
-        return Err(format!("{} and {} describe different architectures", weights_url(kind), discriminator_url(kind)));
-    }
-    Ok((info.model, g, d))
 }
 
 /// The digit under pixel `(x, y)` of the grid of `side`-pixel digits, if
@@ -330,29 +306,6 @@ mod tests {
         assert_eq!(
             load_user_weights("other.safetensors", &plain, &device).unwrap_err(),
             "other.safetensors: no `mnist_gan` entry in its header, and its tensors fit neither of the post's generators (GAN, PGGAN)"
-        );
-    }
-
-    #[test]
-    fn fine_tuning_loads_the_shipped_pair_and_refuses_a_mismatch() {
-        let device = device().autodiff();
-        let config = ModelConfig::post(ModelKind::Gan);
-        let (g, d) = config.init(InitScheme::Dcgan, 0, &device);
-        let g_bytes = weights::save_generator(&g.valid(), &config, None, Precision::F32).unwrap();
-        let d_bytes = weights::save_discriminator(&d.valid(), &config, Precision::F32).unwrap();
-        let (loaded, _, _) = fine_tuning_models(ModelKind::Gan, &g_bytes, &d_bytes, &device).unwrap();
-        assert_eq!(loaded, config);
-        // Both shipped pairs, as the page fetches them.
-        for kind in MODELS {
-            let read = |url: String| std::fs::read(format!("{}/{url}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-            let (g, d) = (read(weights_url(kind)), read(discriminator_url(kind)));
-            let (loaded, _, _) = fine_tuning_models(kind, &g, &d, &device).unwrap();
-            assert_eq!(loaded, ModelConfig::post(kind));
-        }
-        let err = fine_tuning_models(ModelKind::Gan, &g_bytes, &g_bytes, &device).err().unwrap();
-        assert_eq!(
-            err,
-            "weights/gan-discriminator.safetensors: this file holds a gan generator, expected a gan discriminator"
         );
     }
 }

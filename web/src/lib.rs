@@ -7,7 +7,7 @@
 //! `page` (wasm only) wires it to the document.
 
 pub mod app;
-pub mod training;
+pub use page_training as training;
 
 #[cfg(target_arch = "wasm32")]
 mod page;

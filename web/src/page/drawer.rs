@@ -12,14 +12,14 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+use js_sys::{Array, Reflect, Uint8Array};
 use shared::image::Gray;
 use shared::{ModelConfig, ModelKind};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{MessageEvent, Worker};
+use web_sys::Worker;
 
+use super::channel::{Link, Requests, answer, field, listen_to, message};
 use super::js_message;
 
 /// The worker's entry point, `web/worker/drawer_loader.js`, beside the page.
@@ -71,40 +71,24 @@ pub struct Drawer(Rc<RefCell<Inner>>);
 struct Inner {
     /// Told [`Inner::status`] whenever it changes.
     on_change: Option<OnChange>,
-    /// None once the worker failed: the page draws everything itself.
-    worker: Option<Worker>,
-    ready: bool,
-    /// Messages (and the buffer each hands over) waiting for the worker to listen.
-    held_back: Vec<(JsValue, JsValue)>,
+    /// Down once the worker failed: the page draws everything itself.
+    link: Link,
     /// The serial of the last generator sent for each model, and the models
     /// whose last one the worker has built.
     latest: HashMap<ModelKind, u64>,
     holds: HashSet<ModelKind>,
     serial: u64,
-    /// Draws under way: how to resolve and reject each.
-    pending: HashMap<u32, (Function, Function)>,
-    next_id: u32,
-}
-
-fn field(data: &JsValue, key: &str) -> JsValue {
-    Reflect::get(data, &key.into()).unwrap_or(JsValue::UNDEFINED)
-}
-
-fn message(fields: &[(&str, JsValue)]) -> JsValue {
-    let message = Object::new();
-    for (key, value) in fields {
-        let _ = Reflect::set(&message, &(*key).into(), value);
-    }
-    message.into()
+    /// Draws under way.
+    draws: Requests,
 }
 
 impl Inner {
     /// "starting", "failed", or the models whose generators it holds, e.g. "gan pggan".
     fn status(&self) -> String {
-        match (&self.worker, self.ready) {
-            (None, _) => "failed".into(),
-            (Some(_), false) => "starting".into(),
-            (Some(_), true) => ModelKind::ALL
+        match (self.link.is_up(), self.link.is_ready()) {
+            (false, _) => "failed".into(),
+            (true, false) => "starting".into(),
+            (true, true) => ModelKind::ALL
                 .into_iter()
                 .filter(|k| self.holds.contains(k))
                 .map(ModelKind::name)
@@ -120,42 +104,27 @@ impl Inner {
     }
 
     fn send(&mut self, message: JsValue, transfer: JsValue) {
-        match &self.worker {
-            Some(worker) if self.ready => {
-                let sent = if transfer.is_undefined() {
-                    worker.post_message(&message)
-                } else {
-                    worker.post_message_with_transfer(&message, &Array::of1(&transfer))
-                };
-                if let Err(e) = sent {
-                    self.fail(&js_message(e));
-                }
-            }
-            Some(_) => self.held_back.push((message, transfer)),
-            None => {}
+        if self.link.is_up()
+            && let Err(e) = self.link.send(message, transfer)
+        {
+            self.fail(&e);
         }
     }
 
     /// The page draws everything itself from now on.
     fn fail(&mut self, reason: &str) {
         web_sys::console::warn_1(&format!("the drawing worker stopped: {reason}; the page draws itself").into());
-        if let Some(worker) = self.worker.take() {
-            worker.terminate();
-        }
+        self.link.close();
         self.holds.clear();
-        self.held_back.clear();
-        for (_, (_, reject)) in self.pending.drain() {
-            let _ = reject.call1(&JsValue::NULL, &reason.into());
-        }
+        self.draws.fail_all(reason);
         self.changed();
     }
 
     fn receive(&mut self, data: JsValue) {
         match field(&data, "op").as_string().as_deref() {
             Some("ready") => {
-                self.ready = true;
-                for (message, transfer) in std::mem::take(&mut self.held_back) {
-                    self.send(message, transfer);
+                if let Err(e) = self.link.listening() {
+                    self.fail(&e);
                 }
                 self.changed();
             }
@@ -172,16 +141,10 @@ impl Inner {
                 }
             }
             Some("drawn") => {
-                let id = field(&data, "id").as_f64().unwrap_or(-1.0) as u32;
-                if let Some((resolve, reject)) = self.pending.remove(&id) {
-                    let _ = match field(&data, "error").as_string() {
-                        Some(error) => {
-                            web_sys::console::warn_1(&format!("the drawing worker: {error}").into());
-                            reject.call1(&JsValue::NULL, &error.into())
-                        }
-                        None => resolve.call1(&JsValue::NULL, &data),
-                    };
+                if let Some(error) = field(&data, "error").as_string() {
+                    web_sys::console::warn_1(&format!("the drawing worker: {error}").into());
                 }
+                self.draws.settle(&data);
             }
             // The first digits, drawn for index.html (the page draws its own).
             Some("first") => {}
@@ -212,19 +175,13 @@ impl Drawer {
                 }
             },
         };
-        let inner = drawer.0.clone();
-        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-            inner.borrow_mut().receive(event.data());
-        });
-        let inner = drawer.0.clone();
-        let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
-            inner.borrow_mut().fail("its script failed to load or run");
-        });
-        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        on_message.forget(); // both live as long as the page
-        on_error.forget();
-        drawer.0.borrow_mut().worker = Some(worker);
+        let (inner, failed) = (drawer.0.clone(), drawer.0.clone());
+        listen_to(
+            &worker,
+            move |data| inner.borrow_mut().receive(data),
+            move || failed.borrow_mut().fail("its script failed to load or run"),
+        );
+        drawer.0.borrow_mut().link = Link::new(worker);
         for data in said {
             drawer.0.borrow_mut().receive(data);
         }
@@ -261,18 +218,14 @@ impl Drawer {
     /// The worker can draw `kind`'s current generator.
     pub fn holds(&self, kind: ModelKind) -> bool {
         let inner = self.0.borrow();
-        inner.ready && inner.worker.is_some() && inner.holds.contains(&kind)
+        inner.link.is_ready() && inner.holds.contains(&kind)
     }
 
     /// The grid of `kind`'s digits for `seed`, drawn in the worker.
     pub async fn draw(&self, kind: ModelKind, seed: u64) -> Result<Gray, String> {
         let promise = {
             let mut inner = self.0.borrow_mut();
-            inner.next_id = inner.next_id.wrapping_add(1);
-            let id = inner.next_id;
-            let mut callbacks = None;
-            let promise = Promise::new(&mut |resolve, reject| callbacks = Some((resolve, reject)));
-            inner.pending.insert(id, callbacks.expect("a promise runs its executor at once"));
+            let (id, promise) = inner.draws.open();
             let fields = [
                 ("op", "draw".into()),
                 ("id", id.into()),
@@ -282,7 +235,7 @@ impl Drawer {
             inner.send(message(&fields), JsValue::UNDEFINED);
             promise
         };
-        let data = JsFuture::from(promise).await.map_err(js_message)?;
+        let data = answer(promise).await?;
         let (width, height) = (field(&data, "width").as_f64(), field(&data, "height").as_f64());
         let pixels = field(&data, "pixels").dyn_into::<Uint8Array>().map(|a| a.to_vec());
         match (width, height, pixels) {

@@ -10,6 +10,7 @@
 //! `walk*`, `train*` and `weights*` ones of the submodules) so that tests,
 //! and curious users, can follow it.
 
+mod channel;
 mod drawer;
 mod files;
 mod train;

@@ -1,32 +1,42 @@
 //! The "Train here" panel: fetches the MNIST subset when first opened, then
-//! runs [`Run`] one step per turn of the event loop (so the page stays
-//! responsive), reads the losses back every few steps, draws them, redraws
-//! the preview grid every [`PREVIEW_EVERY`] steps, and hands the generator to
-//! the main grid or to a download.
+//! runs a [`Run`]: in the training worker on the CPU (`worker`, off the
+//! main thread), or here on WebGPU, one step per turn of the event loop
+//! ([`drive`]). Either way the run's [`Report`]s update the panel's
+//! [`Progress`]: the losses charted, the preview redrawn every
+//! [`PREVIEW_EVERY`] steps; the generator goes to the main grid or to a
+//! download.
 //!
 //! `data-traindata` (`ready`, `failed`), `data-trainstate` (`starting`, then
 //! the run's phase), `data-trainstep`, `data-trainrate` (steps/s),
 //! `data-trainloss` ("D G" of the last step read back), `data-trainstage`
-//! (where a growing run stands, e.g. `fading in 8x8 (40 %)`) and
-//! `data-trainpreviews` follow it; `data-trainbusy` is `no` once the step loop
-//! has ended (the last losses and preview drawn).
+//! (where a growing run stands, e.g. `fading in 8x8 (40 %)`),
+//! `data-trainpreviews` and `data-trainwhere` (`worker` or `page`) follow it;
+//! `data-trainbusy` is `no` once the step loop has ended (the last losses and
+//! preview drawn).
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
+use shared::ModelKind;
 use shared::mnist::{self, Images};
-use shared::weights::{self, MAX_WEIGHTS_BYTES, Precision, Role, WeightsInfo};
-use shared::{ModelConfig, ModelKind};
+use shared::weights::MAX_WEIGHTS_BYTES;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::Element;
 
 mod panel;
+mod trained;
+mod worker;
 
 use panel::{controls, draw_chart, input_value, select_value, show_progress, status};
+use trained::{download, use_in_grid};
+use worker::{TrainWorker, send_to_worker, worker_up};
 
-use super::{Page, Shared, fetch_bytes, files, js_message, listen, on_click, request_draw};
-use crate::app::{self, Origin, Slot};
-use crate::training::{Action, DATA_URL, PREVIEW_EVERY, Phase, Run, Settings, Start};
+use super::{Page, Shared, fetch_bytes, js_message, listen, on_click};
+use crate::app;
+use crate::training::{
+    Action, DATA_URL, Event, PREVIEW_EVERY, Phase, Progress, Run, Settings, Start, discriminator_url, drive, start_run,
+};
 
 /// The data file is refused above this size (it is 1.6 MB).
 const MAX_DATA_BYTES: usize = 16 << 20;
@@ -36,23 +46,41 @@ enum Data {
     #[default]
     NotLoaded,
     Loading,
-    Ready(Rc<Images>),
+    /// The images, and their file for the training worker.
+    Ready {
+        images: Rc<Images>,
+        file: Rc<Vec<u8>>,
+    },
     /// Opening the panel again tries again.
     Failed,
+}
+
+/// Where the run trains.
+enum Backing {
+    /// Here, on the page's device (WebGPU; the CPU only if the worker failed).
+    Here(Rc<RefCell<Run>>),
+    /// In the training worker, on the CPU.
+    Worker,
 }
 
 #[derive(Default)]
 pub struct Training {
     data: Data,
-    run: Option<Run>,
-    /// A run is being set up (weights fetched for fine-tuning).
+    run: Option<Backing>,
+    /// What the panel shows of the run, wherever it trains.
+    progress: Option<Progress>,
+    /// A run is being set up (weights fetched for fine-tuning, the worker starting it).
     starting: bool,
+    /// The run sent to the worker, until it says it started.
+    sent: Option<(Settings, ModelKind)>,
     /// The step loop is going; a resume must not start a second one.
     looping: bool,
     /// Steps per second are counted from this (ms, step) on: the first read-back
     /// after starting or resuming, so shader compilation is left out.
     rate_from: Option<(f64, usize)>,
     previews: u64,
+    /// Started with the first run on the CPU; down if it failed.
+    worker: Option<TrainWorker>,
 }
 
 /// Fetches and decodes the MNIST subset, once.
@@ -64,21 +92,21 @@ fn load_data(page: &Rc<Page>, state: &Shared) {
     page.text("train-data", &format!("Fetching the MNIST test images ({DATA_URL})…"));
     let (page, state) = (page.clone(), state.clone());
     spawn_local(async move {
-        let decoded = fetch_bytes(&page.window, DATA_URL, MAX_DATA_BYTES).await.and_then(|bytes| {
-            mnist::decode_images(DATA_URL, &bytes).map(|i| (i, bytes.len())).map_err(|e| e.to_string())
-        });
+        let decoded = fetch_bytes(&page.window, DATA_URL, MAX_DATA_BYTES)
+            .await
+            .and_then(|file| mnist::decode_images(DATA_URL, &file).map(|i| (i, file)).map_err(|e| e.to_string()));
         let data = match decoded {
-            Ok((images, size)) => {
+            Ok((images, file)) => {
                 page.text(
                     "train-data",
                     &format!(
                         "Training data: the {} MNIST test images ({DATA_URL}, {:.2} MB, fetched now).",
                         images.count,
-                        size as f64 / 1e6
+                        file.len() as f64 / 1e6
                     ),
                 );
                 page.mark("traindata", "ready");
-                Data::Ready(Rc::new(images))
+                Data::Ready { images: Rc::new(images), file: Rc::new(file) }
             }
             Err(e) => {
                 let message = format!("{DATA_URL}: {e}");
@@ -95,7 +123,7 @@ fn load_data(page: &Rc<Page>, state: &Shared) {
 }
 
 /// Reads the panel, sets up a run (fetching the shipped pair to fine-tune)
-/// and starts the loop.
+/// and starts it: in the worker on the CPU, here on WebGPU.
 fn start(page: &Rc<Page>, state: &Shared) {
     let from = if select_value(page, "train-from") == "shipped" { Start::Shipped } else { Start::Scratch };
     let kind = if select_value(page, "train-model") == "pggan" { ModelKind::Pggan } else { ModelKind::Gan };
@@ -110,203 +138,203 @@ fn start(page: &Rc<Page>, state: &Shared) {
         Ok(settings) => settings.growing(select_value(page, "train-schedule") == "progressive", kind),
         Err(e) => return status(page, &format!("Not started: {e}.")),
     };
-    let images = match &state.borrow().training.data {
-        Data::Ready(images) => images.clone(),
+    let (images, file) = match &state.borrow().training.data {
+        Data::Ready { images, file } => (images.clone(), file.clone()),
         _ => return status(page, "Not started: the training data has not loaded."),
     };
     {
         let mut s = state.borrow_mut();
         s.training.starting = true;
         controls(page, &s.training);
+        page.mark("trainstep", "0");
     }
     let (page, state) = (page.clone(), state.clone());
     spawn_local(async move {
-        let device = state.borrow().device.clone();
-        let models = match from {
-            Start::Scratch => Ok((ModelConfig::post(kind), None)),
+        let pair = match from {
+            Start::Scratch => Ok(None),
             Start::Shipped => {
                 status(&page, "Fetching the shipped generator and discriminator…");
-                fine_tuning_pair(&page, kind, &device).await.map(|(config, g, d)| (config, Some((g, d))))
+                shipped_pair(&page, kind).await.map(Some)
             }
         };
-        let mut s = state.borrow_mut();
-        s.training.starting = false;
-        match models {
-            Ok((config, models)) => {
-                let steps = settings.steps;
-                s.training.run = Some(Run::new(settings, config, &images, models, &device));
-                s.training.rate_from = None;
-                s.training.previews = 0;
-                let description = s.description.clone();
-                status(&page, &format!("Training the {} on {description}: step 0 of {steps}", app::label(kind)));
-                draw_chart(&page, s.training.run.as_ref().expect("just set"));
-                controls(&page, &s.training);
+        let pair = match pair {
+            Ok(pair) => pair,
+            Err(e) => return not_started(&page, &state, &e),
+        };
+        if !state.borrow().gpu && worker_up(&page, &state) {
+            return send_to_worker(&page, &state, settings, kind, &file, pair);
+        }
+        let device = state.borrow().device.clone();
+        let pair = pair.as_ref().map(|(g, d)| (g.as_slice(), d.as_slice()));
+        match start_run(settings.clone(), kind, &images, pair, &device) {
+            Ok(run) => {
+                let mut s = state.borrow_mut();
+                s.training.run = Some(Backing::Here(Rc::new(RefCell::new(run))));
                 drop(s);
+                started(&page, &state, settings, kind, "page");
                 spawn_loop(&page, &state);
             }
-            Err(e) => {
-                status(&page, &format!("Not started: {e}."));
-                controls(&page, &s.training);
-            }
+            Err(e) => not_started(&page, &state, &e),
         }
     });
 }
 
-/// The shipped generator and discriminator of `kind`, on the training device.
-async fn fine_tuning_pair(
-    page: &Page,
-    kind: ModelKind,
-    device: &burn::prelude::Device,
-) -> Result<(ModelConfig, shared::Generator, shared::Discriminator), String> {
-    let (g_url, d_url) = (app::weights_url(kind), app::discriminator_url(kind));
-    let g = fetch_bytes(&page.window, &g_url, MAX_WEIGHTS_BYTES).await.map_err(|e| format!("{g_url}: {e}"))?;
-    let d = fetch_bytes(&page.window, &d_url, MAX_WEIGHTS_BYTES).await.map_err(|e| format!("{d_url}: {e}"))?;
-    app::fine_tuning_models(kind, &g, &d, &device.clone().autodiff())
+fn not_started(page: &Page, state: &Shared, reason: &str) {
+    let mut s = state.borrow_mut();
+    s.training.starting = false;
+    s.training.sent = None;
+    status(page, &format!("Not started: {reason}."));
+    controls(page, &s.training);
 }
 
+/// The run has started `where_` (`worker` or `page`): the panel shows it from step 0.
+fn started(page: &Page, state: &Shared, settings: Settings, kind: ModelKind, where_: &str) {
+    let mut s = state.borrow_mut();
+    let steps = settings.steps;
+    let progress = Progress::new(settings);
+    draw_chart(page, &progress);
+    s.training.progress = Some(progress);
+    s.training.starting = false;
+    s.training.rate_from = None;
+    s.training.previews = 0;
+    let description = if where_ == "worker" { "the CPU, in a worker".to_string() } else { s.description.clone() };
+    status(page, &format!("Training the {} on {description}: step 0 of {steps}", app::label(kind)));
+    page.mark("trainwhere", where_);
+    controls(page, &s.training);
+}
+
+/// The shipped generator's and discriminator's files of `kind`.
+async fn shipped_pair(page: &Page, kind: ModelKind) -> Result<(Vec<u8>, Vec<u8>), String> {
+    let (g_url, d_url) = (app::weights_url(kind), discriminator_url(kind));
+    let g = fetch_bytes(&page.window, &g_url, MAX_WEIGHTS_BYTES).await.map_err(|e| format!("{g_url}: {e}"))?;
+    let d = fetch_bytes(&page.window, &d_url, MAX_WEIGHTS_BYTES).await.map_err(|e| format!("{d_url}: {e}"))?;
+    Ok((g, d))
+}
+
+/// Shows what the run reports, wherever it trains.
+fn show(page: &Page, state: &Shared, event: Event) {
+    match event {
+        Event::Report(report) => {
+            let mut s = state.borrow_mut();
+            let now = page.now();
+            let training = &mut s.training;
+            let Some(progress) = training.progress.as_mut() else { return };
+            let had_failed = matches!(progress.phase, Phase::Failed(_));
+            let has_losses = !report.d.is_empty();
+            progress.apply(report);
+            match &progress.phase {
+                Phase::Failed(e) if !had_failed => {
+                    status(page, &format!("Stopped: {e}."));
+                    page.error(&format!("training: {e}"));
+                }
+                _ => {
+                    let from = if has_losses {
+                        *training.rate_from.get_or_insert((now, progress.step))
+                    } else {
+                        training.rate_from.unwrap_or((now, progress.step))
+                    };
+                    show_progress(page, progress, from, now);
+                }
+            }
+            draw_chart(page, progress);
+            controls(page, training);
+        }
+        Event::Preview(Ok(picture)) => {
+            if let Err(e) = page.preview.paint(&picture) {
+                page.error(&format!("training preview: {}", js_message(e)));
+            }
+            let mut s = state.borrow_mut();
+            s.training.previews += 1;
+            page.mark("trainpreviews", &s.training.previews.to_string());
+        }
+        Event::Preview(Err(e)) => page.error(&format!("training preview: {e}")),
+    }
+}
+
+/// The step loop has ended: the run is paused or over, and all shown.
+fn loop_ended(page: &Page, state: &Shared) {
+    let mut s = state.borrow_mut();
+    s.training.looping = false;
+    controls(page, &s.training);
+    page.mark("trainbusy", "no");
+}
+
+/// Drives a run here (WebGPU) until it pauses or ends.
 fn spawn_loop(page: &Rc<Page>, state: &Shared) {
-    {
+    let run = {
         let mut s = state.borrow_mut();
+        let Some(Backing::Here(run)) = &s.training.run else { return };
+        let run = run.clone();
         if s.training.looping {
             return; // the running loop carries on
         }
         s.training.looping = true;
-    }
+        run
+    };
     page.mark("trainbusy", "yes");
     let (page, state) = (page.clone(), state.clone());
     spawn_local(async move {
         loop {
-            step_loop(&page, &state).await;
-            let mut s = state.borrow_mut();
+            drive(&run, |event| show(&page, &state, event), || page.next_turn()).await;
             // Resumed while the loop was winding down: go on.
-            if s.training.run.as_ref().is_some_and(|r| r.wants_step()) {
-                continue;
+            if !run.borrow().wants_step() {
+                break;
             }
-            s.training.looping = false;
-            controls(&page, &s.training);
-            page.mark("trainbusy", "no");
-            break;
         }
+        loop_ended(&page, &state);
     });
-}
-
-/// One step per turn of the event loop while the run is running; losses read
-/// back and charted every few steps, the preview redrawn now and then; when
-/// paused or over, what is pending is read back and drawn, and the loop ends.
-async fn step_loop(page: &Rc<Page>, state: &Shared) {
-    loop {
-        let (losses, preview, running) = {
-            let mut s = state.borrow_mut();
-            let Some(run) = s.training.run.as_mut() else { return };
-            run.step();
-            let losses = run.take_losses();
-            let preview = run
-                .preview_due()
-                .then(|| (run.generator(), run.config.clone(), run.settings.seed, run.device().clone()));
-            (losses, preview, run.wants_step())
-        };
-        if let Some(losses) = losses {
-            let values = match losses.into_data_async().await.map_err(|e| format!("{e:?}")) {
-                Ok(data) => data.try_into_vec_as::<f32>().map_err(|e| format!("{e:?}")),
-                Err(e) => Err(e),
-            };
-            let mut s = state.borrow_mut();
-            let now = page.now();
-            let training = &mut s.training;
-            let Some(run) = training.run.as_mut() else { return };
-            match values.map_err(|e| format!("reading the losses back: {e}")).and_then(|v| run.record(&v)) {
-                Ok(()) => {
-                    let from = *training.rate_from.get_or_insert((now, run.step));
-                    show_progress(page, run, from, now);
-                    draw_chart(page, run);
-                }
-                Err(e) => {
-                    status(page, &format!("Stopped: {e}."));
-                    page.error(&format!("training: {e}"));
-                }
-            }
-            controls(page, training);
-        }
-        if let Some((generator, config, seed, device)) = preview {
-            match app::draw_digits(&generator, &config, seed, &device).await {
-                Ok(picture) => {
-                    if let Err(e) = page.preview.paint(&picture) {
-                        page.error(&format!("training preview: {}", js_message(e)));
-                    }
-                    let mut s = state.borrow_mut();
-                    s.training.previews += 1;
-                    page.mark("trainpreviews", &s.training.previews.to_string());
-                }
-                Err(e) => page.error(&format!("training preview: {e}")),
-            }
-        }
-        if !running {
-            return;
-        }
-        page.next_turn().await;
-    }
 }
 
 fn act(page: &Rc<Page>, state: &Shared, action: Action) {
     let result = {
         let mut s = state.borrow_mut();
-        let now = page.now();
         let training = &mut s.training;
-        let Some(run) = training.run.as_mut() else { return };
-        let result = run.act(action);
-        if result.is_ok() && action == Action::Resume {
-            training.rate_from = None;
+        match &training.run {
+            Some(Backing::Here(run)) => {
+                let mut run = run.borrow_mut();
+                run.act(action).map(|()| Some(run.report(run.chart.len())))
+            }
+            // The worker answers with a report when the step under way has ended.
+            Some(Backing::Worker) => training
+                .worker
+                .as_mut()
+                .map_or(Err("no training worker".into()), |w| {
+                    let action = serde_json::to_value(action).expect("actions serialise");
+                    w.send(
+                        &[("op", "act".into()), ("action", action.as_str().unwrap_or_default().into())],
+                        JsValue::UNDEFINED,
+                    )
+                })
+                .map(|()| None),
+            None => return,
         }
-        // The status line says "Paused", "Stopped" at once, not at the next read-back.
-        show_progress(page, run, training.rate_from.unwrap_or((now, run.step)), now);
-        controls(page, training);
-        result
     };
     match result {
-        Ok(()) if action == Action::Resume => spawn_loop(page, state),
-        Ok(()) => {}
+        Ok(report) => {
+            if action == Action::Resume {
+                state.borrow_mut().training.rate_from = None;
+            }
+            // The status line says "Paused", "Stopped" at once, not at the next read-back.
+            if let Some(report) = report {
+                show(page, state, Event::Report(report));
+            }
+            if action == Action::Resume {
+                let here = matches!(state.borrow().training.run, Some(Backing::Here(_)));
+                if here {
+                    spawn_loop(page, state);
+                } else {
+                    state.borrow_mut().training.looping = true;
+                    page.mark("trainbusy", "yes");
+                }
+            }
+        }
         Err(e) => status(page, &e),
     }
 }
 
 fn pause_or_resume(page: &Rc<Page>, state: &Shared) {
-    let paused = state.borrow().training.run.as_ref().is_some_and(|r| r.phase() == &Phase::Paused);
+    let paused = state.borrow().training.progress.as_ref().is_some_and(|p| p.phase == Phase::Paused);
     act(page, state, if paused { Action::Resume } else { Action::Pause });
-}
-
-/// The trained generator becomes the grid's, for its model.
-fn use_in_grid(page: &Rc<Page>, state: &Shared) {
-    let (kind, slot) = {
-        let s = state.borrow();
-        let Some(run) = s.training.run.as_ref() else { return };
-        let info = WeightsInfo::new(Role::Generator, run.config.clone(), Some(run.facts()));
-        let slot = Slot::Ready { generator: run.generator(), info, origin: Origin::Trained { steps: run.step } };
-        (run.config.kind(), slot)
-    };
-    state.borrow_mut().set_slot(kind, slot, None);
-    page.choose_model(state, kind);
-    request_draw(page, state);
-}
-
-/// Saves the trained generator as a safetensors file `trainer sample` reads.
-fn download(page: &Rc<Page>, state: &Shared) {
-    let job = {
-        let s = state.borrow();
-        s.training.run.as_ref().map(|run| (run.generator(), run.config.clone(), run.facts()))
-    };
-    let Some((generator, config, facts)) = job else { return };
-    let page = page.clone();
-    spawn_local(async move {
-        let name = format!("{}-trained-{}-steps.safetensors", config.kind(), facts.steps);
-        let host = burn::prelude::Device::flex();
-        match weights::save_generator_async(&generator, &config, Some(facts), Precision::F32, &host).await {
-            Ok(bytes) => match files::download(&page, &bytes, &name) {
-                Ok(()) => page.mark("traindownload", &name),
-                Err(e) => page.error(&format!("download: {}", js_message(e))),
-            },
-            Err(e) => page.error(&format!("saving the trained generator: {e}")),
-        }
-    });
 }
 
 pub fn wire(page: &Rc<Page>, state: &Shared) -> Result<(), JsValue> {

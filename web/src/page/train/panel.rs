@@ -5,7 +5,7 @@ use web_sys::{Element, HtmlButtonElement, HtmlInputElement, HtmlSelectElement};
 
 use super::{Data, Training};
 use crate::page::Page;
-use crate::training::{Phase, Run};
+use crate::training::{Phase, Progress};
 
 pub(super) fn select_value(page: &Page, id: &str) -> String {
     page.get::<HtmlSelectElement>(id).map(|s| s.value()).unwrap_or_default()
@@ -27,11 +27,11 @@ pub(super) fn status(page: &Page, text: &str) {
 
 /// Enables the buttons and fields that apply now.
 pub(super) fn controls(page: &Page, training: &Training) {
-    let phase = training.run.as_ref().map(|r| r.phase().clone());
-    let data_ready = matches!(training.data, Data::Ready(_));
+    let phase = training.progress.as_ref().map(|p| p.phase.clone());
+    let data_ready = matches!(training.data, Data::Ready { .. });
     // Still winding down counts as active: its last losses belong to this run.
     let active = matches!(phase, Some(Phase::Running | Phase::Paused)) || training.starting || training.looping;
-    let has_weights = training.run.as_ref().is_some_and(|r| r.step > 0) && phase != Some(Phase::Running);
+    let has_weights = training.progress.as_ref().is_some_and(|p| p.step > 0) && phase != Some(Phase::Running);
     let enable = |id: &str, on: bool| {
         if let Ok(b) = page.get::<HtmlButtonElement>(id) {
             b.set_disabled(!on);
@@ -59,11 +59,11 @@ pub(super) fn controls(page: &Page, training: &Training) {
     page.mark("trainstate", state);
 }
 
-pub(super) fn show_progress(page: &Page, run: &Run, (t0, step0): (f64, usize), now: f64) {
+pub(super) fn show_progress(page: &Page, run: &Progress, (t0, step0): (f64, usize), now: f64) {
     let seconds = (now - t0) / 1000.0;
     let rate = if seconds > 0.0 && run.step > step0 { (run.step - step0) as f64 / seconds } else { 0.0 };
     let (d, g) = (run.chart.d.last().copied().unwrap_or(f32::NAN), run.chart.g.last().copied().unwrap_or(f32::NAN));
-    let what = match run.phase() {
+    let what = match run.phase {
         Phase::Running => "Training",
         Phase::Paused => "Paused",
         Phase::Stopped => "Stopped",
@@ -71,13 +71,13 @@ pub(super) fn show_progress(page: &Page, run: &Run, (t0, step0): (f64, usize), n
         Phase::Failed(_) => "Failed",
     };
     let rate_text = if rate > 0.0 { format!(", {rate:.1} steps/s") } else { String::new() };
-    let stage = run.stage().map(|s| format!(", at {s}")).unwrap_or_default();
+    let stage = run.stage.map(|s| format!(", at {s}")).unwrap_or_default();
     status(
         page,
         &format!("{what}: step {} of {}{stage}, D loss {d:.3}, G loss {g:.3}{rate_text}", run.step, run.settings.steps),
     );
     page.mark("trainstep", &run.step.to_string());
-    page.mark("trainstage", &run.stage().map(|s| s.to_string()).unwrap_or_default());
+    page.mark("trainstage", &run.stage.map(|s| s.to_string()).unwrap_or_default());
     page.mark("trainloss", &format!("{d} {g}"));
     if rate > 0.0 {
         page.mark("trainrate", &format!("{rate:.2}"));
@@ -85,7 +85,7 @@ pub(super) fn show_progress(page: &Page, run: &Run, (t0, step0): (f64, usize), n
 }
 
 /// D (orange) and G (blue) losses over the run's steps.
-pub(super) fn draw_chart(page: &Page, run: &Run) {
+pub(super) fn draw_chart(page: &Page, run: &Progress) {
     let chart = &page.chart;
     let (w, h) = (chart.element.width() as f64, chart.element.height() as f64);
     let (left, top, bottom) = (38.0, 8.0, 18.0);

@@ -1,11 +1,21 @@
 //! The "Train here" run without the DOM: its settings, its state machine, its
-//! batches and the data of its loss chart. The page calls [`Run::step`] once
-//! per turn of the browser's event loop and reads the losses back
-//! asynchronously; the step itself is `shared`'s, the trainer's very own.
+//! batches, and the loop that drives it ([`drive`]): one [`Run::step`] per
+//! turn of the browser's event loop, the losses read back asynchronously and
+//! reported, the preview redrawn. The page drives it on WebGPU, its training
+//! worker (`web/train-worker`) on the CPU, off the page's main thread; the
+//! step itself is `shared`'s, the trainer's very own.
+
+mod chart;
+mod drive;
+
+pub use chart::{LossChart, Plot};
+pub use drive::{Event, Progress, Report, drive};
 
 use std::ops::RangeInclusive;
 
 use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use shared::draw::weights_url;
 use shared::epochs::Epochs;
 use shared::growth::{DEFAULT_PHASE_IMAGES, Schedule, Stage};
 use shared::latent::{self, ChaCha8Rng, stream};
@@ -30,8 +40,51 @@ pub const PREVIEW_EVERY: usize = 20;
 pub const PAGE_GROWTH: Schedule =
     Schedule::Progressive { fade_images: DEFAULT_PHASE_IMAGES, stable_images: DEFAULT_PHASE_IMAGES };
 
+/// Where the page fetches the discriminator trained with the shipped
+/// generator, for fine-tuning (see `trainer`'s export).
+pub fn discriminator_url(kind: ModelKind) -> String {
+    format!("weights/{}", shared::weights::discriminator_file_name(&format!("{kind}.safetensors")))
+}
+
+/// The shipped generator and discriminator of `kind`, loaded onto the
+/// autodiff `device` for fine-tuning. Errors name the file.
+pub fn fine_tuning_models(
+    kind: ModelKind,
+    generator: &[u8],
+    discriminator: &[u8],
+    device: &Device,
+) -> Result<(ModelConfig, Generator, Discriminator), String> {
+    let (g, info) = shared::weights::load_generator(generator, Some(kind), device)
+        .map_err(|e| format!("{}: {e}", weights_url(kind)))?;
+    let (d, d_info) = shared::weights::load_discriminator(discriminator, Some(kind), device)
+        .map_err(|e| format!("{}: {e}", discriminator_url(kind)))?;
+    if d_info.model != info.model {
+        return Err(format!("{} and {} describe different architectures", weights_url(kind), discriminator_url(kind)));
+    }
+    Ok((info.model, g, d))
+}
+
+/// A run of `kind` as the panel set it up: from fresh weights, or from the
+/// shipped pair's files (fine-tuning), loaded onto `device.autodiff()`.
+pub fn start_run(
+    settings: Settings,
+    kind: ModelKind,
+    images: &Images,
+    pair: Option<(&[u8], &[u8])>,
+    device: &Device,
+) -> Result<Run, String> {
+    let (config, models) = match pair {
+        None => (ModelConfig::post(kind), None),
+        Some((g, d)) => {
+            let (config, g, d) = fine_tuning_models(kind, g, d, &device.clone().autodiff())?;
+            (config, Some((g, d)))
+        }
+    };
+    Ok(Run::new(settings, config, images, models, device))
+}
+
 /// Where the weights of a run come from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Start {
     /// Fresh weights, the stable recipe's initialisation.
     Scratch,
@@ -40,7 +93,7 @@ pub enum Start {
 }
 
 /// What the user chose in the panel.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
     pub start: Start,
     pub steps: usize,
@@ -92,7 +145,7 @@ impl Settings {
 }
 
 /// Where a run stands. No run at all is the panel's idle state.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Phase {
     Running,
     Paused,
@@ -123,7 +176,8 @@ impl Phase {
 }
 
 /// The user's buttons while a run exists.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Action {
     Pause,
     Resume,
@@ -246,6 +300,23 @@ impl Run {
         Ok(())
     }
 
+    /// Ends the run: its losses could not be read back.
+    pub fn fail(&mut self, message: String) {
+        self.phase = Phase::Failed(message);
+    }
+
+    /// Where it stands, with the losses charted from step `from` on.
+    pub fn report(&self, from: usize) -> Report {
+        let new = |values: &[f32]| values.get(from..).unwrap_or_default().to_vec();
+        Report {
+            step: self.step,
+            phase: self.phase.clone(),
+            stage: self.stage(),
+            d: new(&self.chart.d),
+            g: new(&self.chart.g),
+        }
+    }
+
     /// The preview is due after this step.
     pub fn preview_due(&self) -> bool {
         self.step == 1 || self.step.is_multiple_of(PREVIEW_EVERY) || self.phase.is_over() || self.phase == Phase::Paused
@@ -275,64 +346,6 @@ impl Run {
             epochs: self.step / self.epochs.steps_per_epoch(),
             steps: self.step as u64,
         }
-    }
-}
-
-/// D's and G's loss at every step, and how to draw them.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct LossChart {
-    pub d: Vec<f32>,
-    pub g: Vec<f32>,
-}
-
-/// Two polylines in canvas coordinates (y down), and the loss at the top edge.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Plot {
-    pub d: Vec<(f64, f64)>,
-    pub g: Vec<(f64, f64)>,
-    pub y_max: f64,
-}
-
-impl LossChart {
-    pub fn push(&mut self, d: f32, g: f32) {
-        self.d.push(d);
-        self.g.push(g);
-    }
-
-    pub fn len(&self) -> usize {
-        self.d.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.d.is_empty()
-    }
-
-    /// The curves in a `width` x `height` box whose x axis spans `total`
-    /// steps: at most one point per pixel column (the mean of the steps that
-    /// fall in it), and a y range from 0 to the largest point rounded up to
-    /// a half, so the scale moves rarely.
-    pub fn plot(&self, total: usize, width: f64, height: f64) -> Plot {
-        let total = total.max(self.len()).max(1);
-        let columns = (width.floor() as usize).max(1);
-        let per_point = total.div_ceil(columns).max(1);
-        let means = |values: &[f32]| -> Vec<(f64, f64)> {
-            values
-                .chunks(per_point)
-                .enumerate()
-                .map(|(i, chunk)| {
-                    let mid = (i * per_point) as f64 + (chunk.len() as f64 - 1.0) / 2.0;
-                    (mid, chunk.iter().map(|&v| v as f64).sum::<f64>() / chunk.len() as f64)
-                })
-                .collect()
-        };
-        let (d, g) = (means(&self.d), means(&self.g));
-        let top = d.iter().chain(&g).map(|&(_, y)| y).fold(0.0, f64::max);
-        let y_max = ((top * 2.0).ceil() / 2.0).max(0.5);
-        let x_scale = if total > 1 { width / (total - 1) as f64 } else { 0.0 };
-        let to_canvas = |points: Vec<(f64, f64)>| {
-            points.into_iter().map(|(x, y)| (x * x_scale, height * (1.0 - y / y_max))).collect()
-        };
-        Plot { d: to_canvas(d), g: to_canvas(g), y_max }
     }
 }
 
@@ -483,33 +496,63 @@ mod tests {
     }
 
     #[test]
-    fn the_chart_fits_its_box() {
-        let mut chart = LossChart::default();
-        let empty = chart.plot(100, 200.0, 100.0);
-        assert!(empty.d.is_empty() && empty.y_max == 0.5);
-        for i in 0..10 {
-            chart.push(1.0, 0.2 * i as f32);
+    fn fine_tuning_loads_the_shipped_pair_and_refuses_a_mismatch() {
+        let device = Device::flex().autodiff();
+        let config = ModelConfig::post(ModelKind::Gan);
+        let (g, d) = config.init(shared::InitScheme::Dcgan, 0, &device);
+        let g_bytes =
+            shared::weights::save_generator(&g.valid(), &config, None, shared::weights::Precision::F32).unwrap();
+        let d_bytes =
+            shared::weights::save_discriminator(&d.valid(), &config, shared::weights::Precision::F32).unwrap();
+        let (loaded, _, _) = fine_tuning_models(ModelKind::Gan, &g_bytes, &d_bytes, &device).unwrap();
+        assert_eq!(loaded, config);
+        // Both shipped pairs, as the page fetches them.
+        for kind in ModelKind::ALL {
+            let read = |url: String| std::fs::read(format!("{}/../{url}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+            let (g, d) = (read(weights_url(kind)), read(discriminator_url(kind)));
+            let (loaded, _, _) = fine_tuning_models(kind, &g, &d, &device).unwrap();
+            assert_eq!(loaded, ModelConfig::post(kind));
         }
-        // 10 of 100 steps in 200 px: one point per step, x from 0 to 9/99 of the width.
-        let plot = chart.plot(100, 200.0, 100.0);
-        assert_eq!(plot.y_max, 2.0, "the top rounds 1.8 up to 2");
-        assert_eq!(plot.d.len(), 10);
-        assert_eq!(plot.d[0], (0.0, 50.0));
-        assert!((plot.g[9].0 - 9.0 * 200.0 / 99.0).abs() < 1e-9);
-        assert!((plot.g[9].1 - 100.0 * (1.0 - 1.8 / 2.0)).abs() < 1e-4);
-        // More steps than pixels: means of equal buckets, one per column.
-        let mut long = LossChart::default();
-        for i in 0..1000 {
-            long.push(if i % 2 == 0 { 1.0 } else { 3.0 }, 1.0);
-        }
-        let plot = long.plot(1000, 100.0, 50.0);
-        assert_eq!(plot.d.len(), 100);
-        assert!(
-            plot.d.iter().all(|&(_, y)| (y - 50.0 * (1.0 - 2.0 / 2.0)).abs() < 1e-9),
-            "alternating 1 and 3 average to 2"
+        let err = fine_tuning_models(ModelKind::Gan, &g_bytes, &g_bytes, &device).err().unwrap();
+        assert_eq!(
+            err,
+            "weights/gan-discriminator.safetensors: this file holds a gan generator, expected a gan discriminator"
         );
-        // Each point sits at the middle of its 10 steps.
-        assert!((plot.d[0].0 - 4.5 * 100.0 / 999.0).abs() < 1e-9);
-        assert!((plot.d[99].0 - 994.5 * 100.0 / 999.0).abs() < 1e-9);
+    }
+
+    /// What the page's panel sees of a run driven to its end, wherever it ran.
+    #[test]
+    fn a_driven_run_reports_every_step_and_previews() {
+        let device = Device::flex();
+        let config = ModelConfig::post(ModelKind::Gan);
+        let run = std::cell::RefCell::new(Run::new(settings(12, 2), config, &images(8), None, &device));
+        let mut progress = Progress::new(settings(12, 2));
+        let (mut reports, mut previews) = (0, 0);
+        let turns = std::cell::Cell::new(0);
+        let show = |event: Event| match event {
+            Event::Report(report) => {
+                // Through JSON, as the worker sends it.
+                let json = serde_json::to_string(&report).unwrap();
+                progress.apply(serde_json::from_str(&json).unwrap());
+                reports += 1;
+            }
+            Event::Preview(picture) => {
+                assert_eq!(picture.unwrap().width, 242);
+                previews += 1;
+            }
+        };
+        pollster::block_on(drive(&run, show, || {
+            turns.set(turns.get() + 1);
+            async {}
+        }));
+        let run = run.into_inner();
+        assert_eq!(progress.phase, Phase::Finished);
+        assert_eq!((progress.step, progress.chart.len()), (12, 12));
+        assert_eq!(progress.chart, run.chart, "the page's chart is the run's");
+        // After step 1, then every READBACK_EVERY steps, then the rest at the end.
+        assert_eq!(reports, 1 + 12 / READBACK_EVERY + 1);
+        // Step 1, the end (step 12 is not a multiple of PREVIEW_EVERY).
+        assert_eq!(previews, 2);
+        assert_eq!(turns.get(), 11, "one turn of the event loop between steps");
     }
 }
