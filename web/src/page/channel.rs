@@ -4,25 +4,14 @@
 
 use std::collections::HashMap;
 
-use js_sys::{Function, Object, Promise, Reflect};
+use js_sys::{Function, Promise};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{MessageEvent, Worker};
 
 use super::js_message;
 
-pub(super) fn field(data: &JsValue, key: &str) -> JsValue {
-    Reflect::get(data, &key.into()).unwrap_or(JsValue::UNDEFINED)
-}
-
-/// `{key: value, ...}`.
-pub(super) fn message(fields: &[(&str, JsValue)]) -> JsValue {
-    let message = Object::new();
-    for (key, value) in fields {
-        let _ = Reflect::set(&message, &(*key).into(), value);
-    }
-    message.into()
-}
+pub(super) use worker_messages::{field, message};
 
 /// Has `worker` call `on_message` with each message's data and `on_error`
 /// when its script fails, for as long as the page lives.

@@ -73,12 +73,14 @@ mod worker {
     use std::cell::RefCell;
     use std::rc::Rc;
 
-    use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
+    use js_sys::{Promise, Uint8Array};
     use page_training::{Action, Event, drive};
     use wasm_bindgen::JsCast;
     use wasm_bindgen::prelude::*;
     use wasm_bindgen_futures::{JsFuture, spawn_local};
     use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+
+    use worker_messages::field;
 
     use super::Trainer;
 
@@ -91,10 +93,6 @@ mod worker {
 
     type Shared = Rc<RefCell<State>>;
 
-    fn field(data: &JsValue, key: &str) -> JsValue {
-        Reflect::get(data, &key.into()).unwrap_or(JsValue::UNDEFINED)
-    }
-
     fn bytes(data: &JsValue, key: &str) -> Option<Vec<u8>> {
         field(data, key).dyn_into::<Uint8Array>().ok().map(|a| a.to_vec())
     }
@@ -103,19 +101,9 @@ mod worker {
         result.err().map(JsValue::from).unwrap_or(JsValue::NULL)
     }
 
-    /// Posts `{key: value, ...}`, handing over `transfer` (an ArrayBuffer) if given.
+    /// Posts `{key: value, ...}` to the page, handing over `transfer` if given.
     fn post(scope: &DedicatedWorkerGlobalScope, fields: &[(&str, JsValue)], transfer: Option<JsValue>) {
-        let message = Object::new();
-        for (key, value) in fields {
-            let _ = Reflect::set(&message, &(*key).into(), value);
-        }
-        let sent = match transfer {
-            Some(buffer) => scope.post_message_with_transfer(&message, &Array::of1(&buffer)),
-            None => scope.post_message(&message),
-        };
-        if let Err(e) = sent {
-            web_sys::console::error_2(&"the training worker could not answer:".into(), &e);
-        }
+        worker_messages::post(scope, "the training worker", fields, transfer);
     }
 
     fn show(scope: &DedicatedWorkerGlobalScope, event: Event) {

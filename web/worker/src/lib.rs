@@ -94,7 +94,7 @@ mod worker {
     use std::rc::Rc;
 
     use fetch_limited::read_limited;
-    use js_sys::{Array, ArrayBuffer, Object, Reflect, Uint8Array};
+    use js_sys::{ArrayBuffer, Uint8Array};
     use wasm_bindgen::JsCast;
     use wasm_bindgen::prelude::*;
     use wasm_bindgen_futures::spawn_local;
@@ -104,26 +104,13 @@ mod worker {
     use shared::draw::{first_choice, weights_url};
     use shared::image::Gray;
     use shared::weights::MAX_WEIGHTS_BYTES;
+    use worker_messages::field;
 
     use super::Drawer;
 
-    fn field(data: &JsValue, key: &str) -> JsValue {
-        Reflect::get(data, &key.into()).unwrap_or(JsValue::UNDEFINED)
-    }
-
-    /// Posts `{key: value, ...}`, handing over `transfer` (an ArrayBuffer) if given.
+    /// Posts `{key: value, ...}` to the page, handing over `transfer` if given.
     fn post(scope: &DedicatedWorkerGlobalScope, fields: &[(&str, JsValue)], transfer: Option<JsValue>) {
-        let message = Object::new();
-        for (key, value) in fields {
-            let _ = Reflect::set(&message, &(*key).into(), value);
-        }
-        let sent = match transfer {
-            Some(buffer) => scope.post_message_with_transfer(&message, &Array::of1(&buffer)),
-            None => scope.post_message(&message),
-        };
-        if let Err(e) = sent {
-            web_sys::console::error_2(&"the drawing worker could not answer:".into(), &e);
-        }
+        worker_messages::post(scope, "the drawing worker", fields, transfer);
     }
 
     fn error(message: Option<String>) -> JsValue {
