@@ -12,8 +12,9 @@
 //!   action}` (`pause`, `resume` or `stop`), and `{op: "weights", id}`;
 //! - from it: `{op: "ready"}` once it listens, `{op: "started", error}`,
 //!   `{op: "report", report}` (a `page_training::Report` as JSON), `{op:
-//!   "preview", width, height, pixels, error}`, `{op: "idle"}` once its loop
-//!   has ended (the run paused or over, everything reported), `{op: "acted",
+//!   "preview", width, height, pixels, error}`, `{op: "busy"}` when its step
+//!   loop starts and `{op: "idle"}` once it has ended (the run paused or
+//!   over, everything reported), `{op: "acted",
 //!   error}`, `{op: "weights", id, bytes, error}` (the generator as a
 //!   safetensors file with the run's facts), and from its loader
 //!   (`train_worker_loader.js`), `{op: "failed", error}` when this module did not load.
@@ -143,6 +144,7 @@ mod worker {
                 return; // the running loop carries on
             }
             s.looping = true;
+            post(&s.scope, &[("op", "busy".into())], None);
         }
         let state = state.clone();
         spawn_local(async move {

@@ -318,14 +318,9 @@ fn act(page: &Rc<Page>, state: &Shared, action: Action) {
             if let Some(report) = report {
                 show(page, state, Event::Report(report));
             }
-            if action == Action::Resume {
-                let here = matches!(state.borrow().training.run, Some(Backing::Here(_)));
-                if here {
-                    spawn_loop(page, state);
-                } else {
-                    state.borrow_mut().training.looping = true;
-                    page.mark("trainbusy", "yes");
-                }
+            // (The worker says `busy` when its loop starts again.)
+            if action == Action::Resume && matches!(state.borrow().training.run, Some(Backing::Here(_))) {
+                spawn_loop(page, state);
             }
         }
         Err(e) => status(page, &e),

@@ -15,7 +15,7 @@ use web_sys::Worker;
 
 use super::super::channel::{Link, Requests, answer, field, listen_to, message};
 use super::super::{Page, Shared, js_message};
-use super::panel::status;
+use super::panel::{controls, status};
 use super::{Backing, loop_ended, not_started, show, started};
 use crate::training::{Event, Phase, Report, Settings};
 
@@ -142,8 +142,6 @@ fn receive(page: &Rc<Page>, state: &Shared, data: JsValue) {
                 let Some((settings, kind)) = state.borrow_mut().training.sent.take() else { return };
                 state.borrow_mut().training.run = Some(Backing::Worker);
                 started(page, state, settings, kind, "worker");
-                state.borrow_mut().training.looping = true;
-                page.mark("trainbusy", "yes");
             }
         },
         Some("report") => match serde_json::from_str::<Report>(&field(&data, "report").as_string().unwrap_or_default())
@@ -157,6 +155,13 @@ fn receive(page: &Rc<Page>, state: &Shared, data: JsValue) {
                 None => picture(&data).ok_or_else(|| "the training worker sent a malformed picture".to_string()),
             };
             show(page, state, Event::Preview(picture));
+        }
+        // The worker's step loop: told in order, so a resume's `busy` follows the last `idle`.
+        Some("busy") => {
+            let mut s = state.borrow_mut();
+            s.training.looping = true;
+            controls(page, &s.training);
+            page.mark("trainbusy", "yes");
         }
         Some("idle") => loop_ended(page, state),
         Some("acted") => {
