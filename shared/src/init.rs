@@ -38,18 +38,27 @@ impl std::fmt::Display for InitScheme {
 /// Draws layer weights from one seeded stream, in construction order.
 pub struct LayerInit<'a> {
     scheme: InitScheme,
-    rng: ChaCha8Rng,
+    /// None: every drawn weight is zero ([`Self::blank`]).
+    rng: Option<ChaCha8Rng>,
     device: &'a Device,
 }
 
 impl<'a> LayerInit<'a> {
     pub fn new(scheme: InitScheme, seed: u64, device: &'a Device) -> Self {
-        Self { scheme, rng: crate::latent::rng(seed, crate::latent::stream::INIT), device }
+        Self { scheme, rng: Some(crate::latent::rng(seed, crate::latent::stream::INIT)), device }
+    }
+
+    /// Zero weights (BatchNorm as PyTorch starts it), for layers whose
+    /// weights a file replaces at once: drawing millions of random numbers
+    /// to throw them away slowed loading, the page's first digits included.
+    pub fn blank(device: &'a Device) -> Self {
+        Self { scheme: InitScheme::Torch, rng: None, device }
     }
 
     fn param<const D: usize>(&mut self, shape: [usize; D], values: impl Distribution<f32>) -> Param<Tensor<D>> {
+        let Some(rng) = &mut self.rng else { return Param::from_tensor(Tensor::zeros(shape, self.device)) };
         let n = shape.iter().product();
-        let data: Vec<f32> = values.sample_iter(&mut self.rng).take(n).collect();
+        let data: Vec<f32> = values.sample_iter(rng).take(n).collect();
         Param::from_tensor(Tensor::from_data(TensorData::new(data, shape), self.device))
     }
 

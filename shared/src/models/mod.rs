@@ -259,18 +259,18 @@ impl ModelConfig {
         }
     }
 
-    /// A generator alone (e.g. to load weights into).
+    /// A generator alone with zero weights, to load weights into.
     pub fn init_generator(&self, device: &Device) -> Generator {
-        let mut init = LayerInit::new(InitScheme::Torch, 0, device);
+        let mut init = LayerInit::blank(device);
         match self {
             ModelConfig::Gan(c) => Generator::Gan(GanGenerator::new(c, &mut init)),
             ModelConfig::Pggan(c) => Generator::Pggan(PgGenerator::new(c, &mut init)),
         }
     }
 
-    /// A discriminator alone (e.g. to load weights into).
+    /// A discriminator alone with zero weights, to load weights into.
     pub fn init_discriminator(&self, device: &Device) -> Discriminator {
-        let mut init = LayerInit::new(InitScheme::Torch, 0, device);
+        let mut init = LayerInit::blank(device);
         match self {
             ModelConfig::Gan(c) => Discriminator::Gan(GanDiscriminator::new(c, &mut init)),
             ModelConfig::Pggan(c) => Discriminator::Pggan(PgDiscriminator::new(c, &mut init)),
