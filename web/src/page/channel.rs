@@ -13,6 +13,14 @@ use super::js_message;
 
 pub(super) use worker_messages::{field, message};
 
+/// The grid a worker sent: `{width, height, pixels}`, gray levels; None if
+/// they do not fit together.
+pub(super) fn picture(data: &JsValue) -> Option<shared::image::Gray> {
+    let (width, height) = (field(data, "width").as_f64()? as usize, field(data, "height").as_f64()? as usize);
+    let pixels = field(data, "pixels").dyn_into::<js_sys::Uint8Array>().ok()?.to_vec();
+    (width * height == pixels.len()).then_some(shared::image::Gray { width, height, pixels })
+}
+
 /// Has `worker` call `on_message` with each message's data and `on_error`
 /// when its script fails, for as long as the page lives.
 pub(super) fn listen_to(

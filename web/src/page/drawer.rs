@@ -19,7 +19,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::Worker;
 
-use super::channel::{Link, Requests, answer, field, listen_to, message};
+use super::channel::{Link, Requests, answer, field, listen_to, message, picture};
 use super::js_message;
 
 /// The worker's entry point, `web/worker/drawer_loader.js`, beside the page.
@@ -236,13 +236,6 @@ impl Drawer {
             promise
         };
         let data = answer(promise).await?;
-        let (width, height) = (field(&data, "width").as_f64(), field(&data, "height").as_f64());
-        let pixels = field(&data, "pixels").dyn_into::<Uint8Array>().map(|a| a.to_vec());
-        match (width, height, pixels) {
-            (Some(w), Some(h), Ok(pixels)) if (w * h) as usize == pixels.len() => {
-                Ok(Gray { width: w as usize, height: h as usize, pixels })
-            }
-            _ => Err("the drawing worker answered with a malformed picture".into()),
-        }
+        picture(&data).ok_or_else(|| "the drawing worker answered with a malformed picture".into())
     }
 }

@@ -8,12 +8,11 @@ use std::rc::Rc;
 
 use js_sys::Uint8Array;
 use shared::ModelKind;
-use shared::image::Gray;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::Worker;
 
-use super::super::channel::{Link, Requests, answer, field, listen_to, message};
+use super::super::channel::{Link, Requests, answer, field, listen_to, message, picture};
 use super::super::{Page, Shared, js_message};
 use super::panel::{controls, status};
 use super::{Backing, loop_ended, not_started, show, started};
@@ -177,13 +176,6 @@ fn receive(page: &Rc<Page>, state: &Shared, data: JsValue) {
         Some("failed") => worker_failed(page, state, error.as_deref().unwrap_or("it stopped")),
         _ => web_sys::console::warn_1(&"the training worker said something unexpected".into()),
     }
-}
-
-/// A grid the worker sent.
-fn picture(data: &JsValue) -> Option<Gray> {
-    let (width, height) = (field(data, "width").as_f64()? as usize, field(data, "height").as_f64()? as usize);
-    let pixels = wasm_bindgen::JsCast::dyn_into::<js_sys::Uint8Array>(field(data, "pixels")).ok()?.to_vec();
-    (width * height == pixels.len()).then_some(Gray { width, height, pixels })
 }
 
 /// The worker stopped (its module did not load, or it crashed): a run it
