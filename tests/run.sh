@@ -151,7 +151,7 @@ web_lane() {
   if [ -n "${SKIP_WEB:-}" ]; then
     # No trunk build to lint the code compiled only for wasm: check it alone.
     phase "clippy (wasm32: the page, the worker)" env CARGO_TARGET_DIR="$wasm_target" \
-      cargo clippy --target wasm32-unknown-unknown -p web -p drawer -p train-worker --locked --quiet -- -D warnings
+      cargo clippy --target wasm32-unknown-unknown -p web -p drawer -p train-worker -p gpu-worker --locked --quiet -- -D warnings
     return
   fi
   phase "install web tools (trunk, wasm-bindgen, npm ci)" install_web_tools || return

@@ -1,7 +1,8 @@
-//! The page's grid of digits for a seed, drawn alike by the page on WebGPU
-//! and by its CPU worker: the same latents, layout and pixels as `trainer
-//! sample --seed <seed> --count 64`; and how both choose the first grid's
-//! model and seed, and find the shipped weights.
+//! The page's grid of digits for a seed, drawn alike by the page and its
+//! workers (CPU or WebGPU): the same latents, layout and pixels as `trainer
+//! sample --seed <seed> --count 64`; the latent walk between two of its
+//! digits; and how they choose the first grid's model and seed, and find the
+//! shipped weights.
 
 use burn::prelude::*;
 
@@ -11,6 +12,8 @@ use crate::{Generator, ModelConfig, ModelKind, latent};
 /// Digits in the grid, and per row.
 pub const GRID_DIGITS: usize = 64;
 pub const GRID_COLUMNS: usize = 8;
+/// Frames of a latent walk, both ends included.
+pub const WALK_FRAMES: usize = 48;
 
 /// The 8-bit pixels of the images generated from `latents` (rows of `dim`).
 /// Asynchronous, because WebGPU can only be read back so.
@@ -36,6 +39,44 @@ pub async fn draw_digits(
     let (dim, side) = (config.latent_dim(), config.image_size());
     let pixels = generate_pixels(generator, latent::noise(seed, GRID_DIGITS, dim), dim, device).await?;
     Ok(grid(&pixels, side, GRID_COLUMNS))
+}
+
+/// The two digits of the grid a latent walk goes between.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalkEnds {
+    pub from: usize,
+    pub to: usize,
+}
+
+impl Default for WalkEnds {
+    fn default() -> Self {
+        Self { from: 0, to: 1 }
+    }
+}
+
+impl WalkEnds {
+    /// A click on `cell` walks on from the digit reached so far to it.
+    pub fn pick(self, cell: usize) -> Self {
+        if cell == self.to { self } else { Self { from: self.to, to: cell } }
+    }
+}
+
+/// The frames of the walk between two digits of the grid of `seed`, by
+/// spherical interpolation of their latents: frame 0 is the digit `from`,
+/// the last the digit `to`.
+pub async fn walk_frames(
+    generator: &Generator,
+    config: &ModelConfig,
+    seed: u64,
+    ends: WalkEnds,
+    device: &Device,
+) -> Result<Vec<Gray>, String> {
+    let (dim, side) = (config.latent_dim(), config.image_size());
+    let z = latent::noise(seed, GRID_DIGITS, dim);
+    let row = |i: usize| &z[i * dim..(i + 1) * dim];
+    let pixels =
+        generate_pixels(generator, latent::walk(row(ends.from), row(ends.to), WALK_FRAMES), dim, device).await?;
+    Ok(pixels.chunks(side * side).map(|p| Gray { width: side, height: side, pixels: p.to_vec() }).collect())
 }
 
 /// Where the page fetches a model's shipped generator, relative to the page.

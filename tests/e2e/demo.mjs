@@ -34,9 +34,11 @@ const CLICKS = { webgpu: 1, cpu: 5 };
 // The small CPU worker draws the first digits before the page's own module
 // loads (the debug build this test gets compiles slower than the shipped one).
 const FIRST_DIGITS_MS = 3000;
-// The longest main-thread task allowed while the CPU worker draws grids (in
-// the debug build CI tests; a conv grid on the main thread took ~700 ms).
+// The longest main-thread task allowed while a worker draws grids or trains
+// (in the debug build CI tests; a conv grid on the main thread took ~700 ms).
 const LONG_TASK_MS = 200;
+// The worker that draws and trains once the page has loaded, by mode.
+const DRAWN_BY = { webgpu: 'webgpu-worker', cpu: 'worker' };
 
 let failures = 0;
 function check(ok, message) {
@@ -201,17 +203,21 @@ const report = { wasm: {}, runs: {} };
 for (const f of fs.readdirSync(dist)) {
   if (f.endsWith('.wasm')) report.wasm[f] = fs.statSync(path.join(dist, f)).size;
 }
-// The first module (the worker's) has no WebGPU code: no wgpu names in the
-// debug build's name section, where the page's module has them.
+// Only the WebGPU worker's module has WebGPU code: no wgpu names in the
+// debug build's name section of the others (the first module, the page's).
 {
   const names = (f) => fs.readFileSync(path.join(dist, f)).toString('latin1');
   const worker = names('drawer_bg.wasm');
   const trainer = names('train-worker_bg.wasm');
+  const gpu = names('gpu-worker_bg.wasm');
   const pageModule = Object.keys(report.wasm).find((f) => f.startsWith('web-'));
-  check(worker.includes('burn_flex') && !worker.includes('wgpu') && names(pageModule).includes('wgpu'),
-    `the worker's module (drawer_bg.wasm) has burn's CPU backend and no wgpu code; the page's (${pageModule}) has wgpu`);
+  check(worker.includes('burn_flex') && !worker.includes('wgpu'),
+    'the first module (drawer_bg.wasm) has burn\'s CPU backend and no wgpu code');
+  check(!names(pageModule).includes('wgpu'), `the page's module (${pageModule}) has no wgpu code`);
   check(trainer.includes('burn_autodiff') && !trainer.includes('wgpu'),
     'the training worker\'s module (train-worker_bg.wasm) has autodiff and no wgpu code');
+  check(gpu.includes('wgpu') && gpu.includes('burn_autodiff'),
+    'the WebGPU worker\'s module (gpu-worker_bg.wasm) has wgpu and autodiff');
 }
 
 for (const mode of ['webgpu', 'cpu']) {
@@ -282,14 +288,14 @@ for (const mode of ['webgpu', 'cpu']) {
         await page.click('#digits');
         d = await waitGeneration(page, ++generation);
         times.push(Number(d.ms));
-        if (mode === 'cpu') check(d.drawnby === 'worker', `cpu/${model}: click ${i + 1} drawn by the ${d.drawnby}`);
+        check(d.drawnby === DRAWN_BY[mode], `${mode}/${model}: click ${i + 1} drawn by the ${d.drawnby}`);
       }
-      if (mode === 'cpu') {
-        // Drawn in the worker, a conv grid (~0.6 s of CPU) leaves the page free.
+      {
+        // Drawn in a worker, a conv grid (~0.6 s of CPU) leaves the page free.
         const longest = Math.max(0, ...await page.evaluate(() => window.__longtasks));
         run.clicks_longest_task_ms = { ...run.clicks_longest_task_ms, [model]: longest };
         check(longest <= LONG_TASK_MS,
-          `cpu/${model}: longest main-thread task while ${CLICKS[mode]} grids were drawn: ${longest} ms (at most ${LONG_TASK_MS})`);
+          `${mode}/${model}: longest main-thread task while ${CLICKS[mode]} grids were drawn: ${longest} ms (at most ${LONG_TASK_MS})`);
       }
       const after = await canvasPixels(page);
       check(after.gray.some((v, i) => v !== first.gray[i]) && d.seed !== String(SEED),
@@ -453,12 +459,10 @@ for (const mode of ['webgpu', 'cpu']) {
     const early = await canvasPixels(page, 'train-digits');
     d = await run;
     check(d.trainstate === 'finished' && d.trainstep === String(steps), `${mode}: ${steps} steps of ${batch} trained (state ${d.trainstate}, step ${d.trainstep})`);
-    // On the CPU the run trains in the training worker, off the main thread.
-    check(d.trainwhere === (mode === 'cpu' ? 'worker' : 'page'), `${mode}: trained in the ${d.trainwhere}`);
-    if (mode === 'cpu') {
-      const longest = Math.max(0, ...await page.evaluate(() => window.__longtasks));
-      check(longest <= LONG_TASK_MS, `cpu: longest main-thread task while training: ${longest} ms (at most ${LONG_TASK_MS})`);
-    }
+    // The run trains in a worker, off the main thread: the WebGPU one, or the CPU one.
+    check(d.trainwhere === DRAWN_BY[mode], `${mode}: trained in the ${d.trainwhere}`);
+    const longest = Math.max(0, ...await page.evaluate(() => window.__longtasks));
+    check(longest <= LONG_TASK_MS, `${mode}: longest main-thread task while training: ${longest} ms (at most ${LONG_TASK_MS})`);
     check(finite(d.trainloss), `${mode}: the last losses are finite (D G = ${d.trainloss})`);
     check(Number(d.trainrate) > 0, `${mode}: ${d.trainrate} steps/s`);
     const late = await canvasPixels(page, 'train-digits');
@@ -466,7 +470,7 @@ for (const mode of ['webgpu', 'cpu']) {
       `${mode}: the preview grid changed between step 1 and step ${steps} (${d.trainpreviews} previews)`);
     const curves = await curvePixels(page);
     check(curves.d > 50 && curves.g > 50, `${mode}: the loss chart draws both curves (${curves.d} D and ${curves.g} G pixels)`);
-    report.training[mode] = { steps, batch, steps_per_s: Number(d.trainrate), wall_ms: d.wall_ms };
+    report.training[mode] = { steps, batch, steps_per_s: Number(d.trainrate), wall_ms: d.wall_ms, longest_task_ms: longest };
 
     // The trained generator in the main grid, and as a file for the trainer.
     const generation = Number(d.generation);

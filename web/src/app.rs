@@ -5,13 +5,12 @@
 use burn::prelude::*;
 use shared::image::{GRID_GAP, Gray};
 use shared::weights::{self, MAX_WEIGHTS_BYTES, Role, TrainingFacts, WeightsError, WeightsInfo};
-use shared::{Generator, ModelConfig, ModelKind, latent};
+use shared::{Generator, ModelConfig, ModelKind};
 
 pub use shared::draw::{
-    GRID_COLUMNS, GRID_DIGITS, draw_digits, first_choice, generate_pixels, parse_seed, seed_from_unit, weights_url,
+    GRID_COLUMNS, GRID_DIGITS, WALK_FRAMES, WalkEnds, draw_digits, first_choice, generate_pixels, parse_seed,
+    seed_from_unit, walk_frames, weights_url,
 };
-/// Frames of a latent walk, both ends included.
-pub const WALK_FRAMES: usize = 48;
 
 /// The models the page offers, in the order of its switch.
 pub const MODELS: [ModelKind; 2] = ModelKind::ALL;
@@ -132,44 +131,6 @@ pub fn cell_at(x: f64, y: f64, side: usize) -> Option<usize> {
     Some(index(y)? * GRID_COLUMNS + index(x)?)
 }
 
-/// The two digits of the grid a latent walk goes between.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WalkEnds {
-    pub from: usize,
-    pub to: usize,
-}
-
-impl Default for WalkEnds {
-    fn default() -> Self {
-        Self { from: 0, to: 1 }
-    }
-}
-
-impl WalkEnds {
-    /// A click on `cell` walks on from the digit reached so far to it.
-    pub fn pick(self, cell: usize) -> Self {
-        if cell == self.to { self } else { Self { from: self.to, to: cell } }
-    }
-}
-
-/// The frames of the walk between two digits of the grid of `seed`, by
-/// spherical interpolation of their latents: frame 0 is the digit `from`,
-/// the last the digit `to`.
-pub async fn walk_frames(
-    generator: &Generator,
-    config: &ModelConfig,
-    seed: u64,
-    ends: WalkEnds,
-    device: &Device,
-) -> Result<Vec<Gray>, String> {
-    let (dim, side) = (config.latent_dim(), config.image_size());
-    let z = latent::noise(seed, GRID_DIGITS, dim);
-    let row = |i: usize| &z[i * dim..(i + 1) * dim];
-    let pixels =
-        generate_pixels(generator, latent::walk(row(ends.from), row(ends.to), WALK_FRAMES), dim, device).await?;
-    Ok(pixels.chunks(side * side).map(|p| Gray { width: side, height: side, pixels: p.to_vec() }).collect())
-}
-
 /// Gray pixels as the RGBA bytes a canvas `ImageData` takes.
 pub fn rgba(picture: &Gray) -> Vec<u8> {
     picture.pixels.iter().flat_map(|&p| [p, p, p, 255]).collect()
@@ -220,7 +181,7 @@ mod tests {
             assert_eq!(picture.width, 8 * side + 9 * shared::image::GRID_GAP);
             assert_eq!(picture.height, picture.width);
             // The same pixels as drawing the latents of seed 7 directly.
-            let z = latent::to_tensor(latent::noise(7, 64, 100), 100, &device);
+            let z = shared::latent::to_tensor(shared::latent::noise(7, 64, 100), 100, &device);
             let values = generator.generate(z).into_data().try_into_vec_as::<f32>().unwrap();
             assert_eq!(picture, grid(&to_pixels(&values), side, 8));
             let again = pollster::block_on(draw_digits(&generator, &info.model, 8, &device)).unwrap();

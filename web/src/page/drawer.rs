@@ -1,8 +1,9 @@
-//! The page's end of its CPU worker (the `drawer` crate in `web/worker`):
-//! grids drawn on the CPU are drawn there, off the main thread, once the
-//! worker is ready and holds the generator now in the model's slot. Until
-//! then, and for generators it cannot have (trained in this page), the page
-//! draws them itself. The messages are described in `web/worker/src/lib.rs`.
+//! The page's end of a drawing worker: the CPU worker (the `drawer` crate in
+//! `web/worker`) or the WebGPU worker (`web/gpu-worker`, which answers the
+//! same messages). Grids are drawn there, off the main thread, once a worker
+//! is ready and holds the generator now in the model's slot. Until then, and
+//! for generators it cannot have (trained in this page), the page draws
+//! them itself. The messages are described in `web/worker/src/lib.rs`.
 //!
 //! `index.html` starts the worker before this module has loaded, to draw the
 //! first digits (see [`FIRST`]); the page then adopts that worker rather than
@@ -13,6 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use js_sys::{Array, Reflect, Uint8Array};
+use shared::draw::WalkEnds;
 use shared::image::Gray;
 use shared::{ModelConfig, ModelKind};
 use wasm_bindgen::JsCast;
@@ -22,8 +24,10 @@ use web_sys::Worker;
 use super::channel::{Link, Requests, answer, field, listen_to, message, picture};
 use super::js_message;
 
-/// The worker's entry point, `web/worker/drawer_loader.js`, beside the page.
+/// The CPU worker's entry point, `web/worker/drawer_loader.js`, beside the page.
 const LOADER: &str = "drawer_loader.js";
+/// The WebGPU worker's, `web/gpu-worker/gpu_worker_loader.js`.
+pub const WEBGPU_LOADER: &str = "gpu_worker_loader.js";
 
 /// The global `index.html` leaves for the page: `{worker, messages, unit,
 /// adopted, choice}`, the worker it started, what the worker said so far (its
@@ -69,6 +73,8 @@ pub struct Drawer(Rc<RefCell<Inner>>);
 
 #[derive(Default)]
 struct Inner {
+    /// How messages name it, e.g. "the drawing worker".
+    name: &'static str,
     /// Told [`Inner::status`] whenever it changes.
     on_change: Option<OnChange>,
     /// Down once the worker failed: the page draws everything itself.
@@ -113,7 +119,7 @@ impl Inner {
 
     /// The page draws everything itself from now on.
     fn fail(&mut self, reason: &str) {
-        web_sys::console::warn_1(&format!("the drawing worker stopped: {reason}; the page draws itself").into());
+        web_sys::console::warn_1(&format!("{} stopped: {reason}", self.name).into());
         self.link.close();
         self.holds.clear();
         self.draws.fail_all(reason);
@@ -136,13 +142,13 @@ impl Inner {
                         self.holds.insert(model);
                         self.changed();
                     }
-                    (_, Some(error)) => web_sys::console::warn_1(&format!("the drawing worker: {error}").into()),
+                    (_, Some(error)) => web_sys::console::warn_1(&format!("{}: {error}", self.name).into()),
                     _ => {} // a generator replaced since
                 }
             }
-            Some("drawn") => {
+            Some("drawn" | "walked") => {
                 if let Some(error) = field(&data, "error").as_string() {
-                    web_sys::console::warn_1(&format!("the drawing worker: {error}").into());
+                    web_sys::console::warn_1(&format!("{}: {error}", self.name).into());
                 }
                 self.draws.settle(&data);
             }
@@ -153,21 +159,36 @@ impl Inner {
                 let error = field(&data, "error").as_string();
                 self.fail(error.as_deref().unwrap_or("its module did not load"));
             }
-            _ => web_sys::console::warn_1(&"the drawing worker said something unexpected".into()),
+            _ => web_sys::console::warn_1(&format!("{} said something unexpected", self.name).into()),
         }
     }
 }
 
 impl Drawer {
-    /// Starts the worker, or adopts the one `index.html` started;
+    /// Starts the CPU worker, or adopts the one `index.html` started;
     /// `on_change` is told its status (see [`Inner::status`]) whenever that
     /// changes.
     pub fn start(handoff: Option<Handoff>, on_change: impl Fn(&str) + 'static) -> Drawer {
+        Self::start_from(LOADER, "the drawing worker", handoff, on_change)
+    }
+
+    /// Starts the WebGPU worker: it says `ready` once its device has started.
+    pub fn start_webgpu(on_change: impl Fn(&str) + 'static) -> Drawer {
+        Self::start_from(WEBGPU_LOADER, "the WebGPU worker", None, on_change)
+    }
+
+    fn start_from(
+        loader: &str,
+        name: &'static str,
+        handoff: Option<Handoff>,
+        on_change: impl Fn(&str) + 'static,
+    ) -> Drawer {
         let drawer = Drawer(Rc::default());
+        drawer.0.borrow_mut().name = name;
         drawer.0.borrow_mut().on_change = Some(Box::new(on_change));
         let (worker, said) = match handoff {
             Some(Handoff { worker, messages, .. }) => (worker, messages),
-            None => match Worker::new(LOADER) {
+            None => match Worker::new(loader) {
                 Ok(worker) => (worker, Vec::new()),
                 Err(e) => {
                     drawer.0.borrow_mut().fail(&js_message(e));
@@ -236,6 +257,34 @@ impl Drawer {
             promise
         };
         let data = answer(promise).await?;
-        picture(&data).ok_or_else(|| "the drawing worker answered with a malformed picture".into())
+        let name = self.0.borrow().name;
+        picture(&data).ok_or_else(|| format!("{name} answered with a malformed picture"))
+    }
+
+    /// The frames of the latent walk between two digits of the grid of
+    /// `kind`'s digits for `seed`, drawn in the worker.
+    pub async fn walk(&self, kind: ModelKind, seed: u64, ends: WalkEnds) -> Result<Vec<Gray>, String> {
+        let promise = {
+            let mut inner = self.0.borrow_mut();
+            let (id, promise) = inner.draws.open();
+            let fields = [
+                ("op", "walk".into()),
+                ("id", id.into()),
+                ("model", kind.name().into()),
+                ("seed", seed.to_string().into()),
+                ("from", (ends.from as u32).into()),
+                ("to", (ends.to as u32).into()),
+            ];
+            inner.send(message(&fields), JsValue::UNDEFINED);
+            promise
+        };
+        let data = answer(promise).await?;
+        let frames = field(&data, "frames").as_f64().unwrap_or(0.0) as usize;
+        let name = self.0.borrow().name;
+        let malformed = || format!("{name} answered with malformed frames");
+        let strip = picture(&data).filter(|s| frames > 0 && s.height % frames == 0).ok_or_else(malformed)?;
+        let size = strip.pixels.len() / frames;
+        let height = strip.height / frames;
+        Ok(strip.pixels.chunks(size).map(|p| Gray { width: strip.width, height, pixels: p.to_vec() }).collect())
     }
 }

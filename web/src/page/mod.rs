@@ -23,8 +23,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use burn::prelude::*;
-use shared::ModelKind;
 use shared::weights::{MAX_WEIGHTS_BYTES, WeightsInfo};
+use shared::{ModelConfig, ModelKind};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
@@ -45,13 +45,19 @@ struct Coalesce {
 }
 
 struct State {
+    /// The page's own device, burn's CPU backend: it draws and trains only
+    /// where no worker can.
     device: Device,
-    /// How the page names the device, e.g. "WebGPU".
+    /// Where grids are drawn, for the status line, e.g. "WebGPU".
     description: String,
-    /// The device is WebGPU; else grids are drawn in the CPU worker when it can.
+    /// Grids are drawn in the WebGPU worker (`gpu_drawer`) from now on.
     gpu: bool,
     drawer: drawer::Drawer,
+    /// Started where the browser offers WebGPU, after the first digits.
+    gpu_drawer: Option<drawer::Drawer>,
     slots: Vec<(ModelKind, Slot)>,
+    /// The weights file behind each slot that has one, for a worker started later.
+    files: Vec<(ModelKind, ModelConfig, Rc<Vec<u8>>)>,
     model: ModelKind,
     seed: u64,
     drawing: Coalesce,
@@ -65,27 +71,29 @@ impl State {
         &self.slots.iter().find(|(k, _)| *k == kind).expect("every model has a slot").1
     }
 
-    /// Puts `slot` in place, its generator on the page's device (one
-    /// trained or loaded before a switch to WebGPU may still be on the CPU),
-    /// and in the CPU worker when it came from a file (`bytes`).
-    fn set_slot(&mut self, kind: ModelKind, mut slot: Slot, bytes: Option<&[u8]>) {
+    /// Puts `slot` in place, and its generator in the drawing workers when
+    /// it came from a file (`bytes`).
+    fn set_slot(&mut self, kind: ModelKind, slot: Slot, bytes: Option<&[u8]>) {
+        self.files.retain(|(k, _, _)| *k != kind);
+        let workers = std::iter::once(&self.drawer).chain(&self.gpu_drawer);
         match (&slot, bytes) {
-            (Slot::Ready { info, .. }, Some(bytes)) => self.drawer.load(kind, &info.model, bytes),
-            _ => {
-                self.drawer.forget(kind);
+            (Slot::Ready { info, .. }, Some(bytes)) => {
+                workers.for_each(|w| w.load(kind, &info.model, bytes));
+                self.files.push((kind, info.model.clone(), Rc::new(bytes.to_vec())));
             }
+            _ => workers.for_each(|w| {
+                w.forget(kind);
+            }),
         }
-        move_to(&mut slot, &self.device);
         self.slots.iter_mut().find(|(k, _)| *k == kind).expect("every model has a slot").1 = slot;
     }
 
-    /// From now on everything is drawn on `device`; draws under way finish where they started.
-    fn switch_device(&mut self, device: Device, description: String) {
-        self.device = device;
-        self.description = description;
-        self.gpu = true;
-        for (_, slot) in &mut self.slots {
-            move_to(slot, &self.device);
+    /// The worker that can draw the chosen model now, and its name for
+    /// `data-drawnby`: the WebGPU one once the page switched to it, else the CPU one.
+    fn drawing_worker(&self) -> Option<(drawer::Drawer, &'static str)> {
+        match &self.gpu_drawer {
+            Some(gpu) if self.gpu && gpu.holds(self.model) => Some((gpu.clone(), "webgpu-worker")),
+            _ => self.drawer.holds(self.model).then(|| (self.drawer.clone(), "worker")),
         }
     }
 
@@ -96,14 +104,6 @@ impl State {
             Slot::Failed(message) => Err(message.clone()),
             Slot::Loading => Err("still loading".into()),
         }
-    }
-}
-
-/// A loaded generator moved to `device` (from the CPU: the way back would
-/// read WebGPU synchronously, which the browser cannot).
-fn move_to(slot: &mut Slot, device: &Device) {
-    if let Slot::Ready { generator, .. } = slot {
-        *generator = generator.clone().to_device(device);
     }
 }
 
@@ -154,8 +154,7 @@ fn request_draw(page: &Rc<Page>, state: &Shared) {
         async move || {
             let (job, device, kind, seed, worker) = {
                 let s = shared.borrow();
-                let worker = (!s.gpu && s.drawer.holds(s.model)).then(|| s.drawer.clone());
-                (s.chosen(), s.device.clone(), s.model, s.seed, worker)
+                (s.chosen(), s.device.clone(), s.model, s.seed, s.drawing_worker())
             };
             let (generator, info, origin) = match job {
                 Ok(job) => job,
@@ -167,13 +166,12 @@ fn request_draw(page: &Rc<Page>, state: &Shared) {
             let start = page.now();
             // A worker that stopped meanwhile (it says why in the console) leaves the draw to the page.
             let in_worker = match &worker {
-                Some(worker) => worker.draw(kind, seed).await.ok(),
+                Some((worker, name)) => worker.draw(kind, seed).await.ok().map(|picture| (picture, *name)),
                 None => None,
             };
-            let drawn_by = if in_worker.is_some() { "worker" } else { "page" };
-            let drawn = match in_worker {
-                Some(picture) => Ok(picture),
-                None => app::draw_digits(&generator, &info.model, seed, &device).await,
+            let (drawn, drawn_by) = match in_worker {
+                Some((picture, name)) => (Ok(picture), name),
+                None => (app::draw_digits(&generator, &info.model, seed, &device).await, "page"),
             };
             match drawn {
                 Ok(picture) => {
@@ -288,7 +286,9 @@ async fn run() -> Result<(), JsValue> {
         description: "CPU".into(),
         gpu: false,
         drawer,
+        gpu_drawer: None,
         slots: MODELS.iter().map(|&k| (k, Slot::Loading)).collect(),
+        files: Vec::new(),
         model,
         seed,
         drawing: Coalesce::default(),
@@ -364,20 +364,8 @@ async fn load_model(window: &Window, kind: ModelKind, device: &Device) -> (Slot,
     }
 }
 
-unsafe extern "C" {
-    /// Synthesised by the linker: runs the static constructors (CubeCL
-    /// registers its IR dialects with `inventory` in them).
-    fn __wasm_call_ctors();
-}
-
 #[wasm_bindgen(start)]
 pub fn start() {
-    // Run the constructors once, here. Without an explicit call the linker
-    // treats the module as a "command" and runs them again at the start of
-    // every call from JavaScript into the wasm: every event, timer and
-    // promise callback paid for hundreds of registrations.
-    // SAFETY: called once, first thing, before any code that reads what they register.
-    unsafe { __wasm_call_ctors() };
     // A panic ends the wasm instance: say so on the page, not only in the console.
     std::panic::set_hook(Box::new(|info| {
         console_error_panic_hook::hook(info);

@@ -1,5 +1,6 @@
 //! The latent walk: one digit morphing into another along the great circle
-//! between their latents. Its frames are generated in one batch, then played
+//! between their latents. Its frames are generated in one batch (in the
+//! worker that draws the grid, or here if none can), then played
 //! back and forth, or scrubbed with the slider; in walk mode a click on the
 //! grid picks the next end point.
 //!
@@ -63,12 +64,21 @@ pub fn request(page: &Rc<Page>, state: &Shared) {
         state,
         |s| &mut s.walk.drawing,
         async move || {
-            let (job, device, seed, ends) = {
+            let (job, device, seed, ends, worker) = {
                 let s = shared.borrow();
-                (s.chosen(), s.device.clone(), s.seed, s.walk.ends)
+                (s.chosen(), s.device.clone(), s.seed, s.walk.ends, s.drawing_worker())
             };
             let Ok((generator, info, _)) = job else { return };
-            match app::walk_frames(&generator, &info.model, seed, ends, &device).await {
+            // In the worker that draws the grid, as the grid; here if none can.
+            let in_worker = match &worker {
+                Some((worker, _)) => worker.walk(info.model.kind(), seed, ends).await.ok(),
+                None => None,
+            };
+            let walked = match in_worker {
+                Some(frames) => Ok(frames),
+                None => app::walk_frames(&generator, &info.model, seed, ends, &device).await,
+            };
+            match walked {
                 Ok(frames) => {
                     let mut s = shared.borrow_mut();
                     let walk = &mut s.walk;

@@ -27,13 +27,25 @@ use page_training::{Action, DATA_URL, Run, Settings, start_run};
 use shared::ModelKind;
 use shared::weights::{self, Precision};
 
-/// The worker's run, if one was started.
-#[derive(Default)]
+/// The worker's run, if one was started, and the device it trains on.
 pub struct Trainer {
+    device: Device,
     pub run: Option<Rc<RefCell<Run>>>,
 }
 
+impl Default for Trainer {
+    /// On burn's CPU backend.
+    fn default() -> Self {
+        Self::on(Device::flex())
+    }
+}
+
 impl Trainer {
+    /// Trains on `device` (the WebGPU worker's, `web/gpu-worker`).
+    pub fn on(device: Device) -> Self {
+        Self { device, run: None }
+    }
+
     /// Sets up a run from the page's message, in place of the last one.
     pub fn start(
         &mut self,
@@ -46,7 +58,7 @@ impl Trainer {
         let settings: Settings =
             serde_json::from_str(settings).map_err(|e| format!("the run's settings do not parse: {e}"))?;
         let images = shared::mnist::decode_images(DATA_URL, data).map_err(|e| format!("{DATA_URL}: {e}"))?;
-        let run = Rc::new(RefCell::new(start_run(settings, kind, &images, pair, &Device::flex())?));
+        let run = Rc::new(RefCell::new(start_run(settings, kind, &images, pair, &self.device)?));
         self.run = Some(run.clone());
         Ok(run)
     }
@@ -60,17 +72,24 @@ impl Trainer {
         Ok(action)
     }
 
-    /// The run's generator as it is now, as a weights file with its facts.
-    pub fn weights(&self) -> Result<Vec<u8>, String> {
-        let run = self.run.as_ref().ok_or("no run has trained a generator")?;
-        let run = run.borrow();
-        weights::save_generator(&run.generator(), &run.config, Some(run.facts()), Precision::F32)
-            .map_err(|e| e.to_string())
+    /// The run's generator as it is now, as a weights file with its facts
+    /// (read back asynchronously: WebGPU cannot be read synchronously in a browser).
+    pub fn weights(&self) -> impl Future<Output = Result<Vec<u8>, String>> + 'static + use<> {
+        let held = self.run.as_ref().map(|run| {
+            let run = run.borrow();
+            (run.generator(), run.config.clone(), run.facts())
+        });
+        async move {
+            let (generator, config, facts) = held.ok_or("no run has trained a generator")?;
+            weights::save_generator_async(&generator, &config, Some(facts), Precision::F32, &Device::flex())
+                .await
+                .map_err(|e| e.to_string())
+        }
     }
 }
 
 #[cfg(target_arch = "wasm32")]
-mod worker {
+pub mod worker {
     use std::cell::RefCell;
     use std::rc::Rc;
 
@@ -79,20 +98,25 @@ mod worker {
     use wasm_bindgen::JsCast;
     use wasm_bindgen::prelude::*;
     use wasm_bindgen_futures::{JsFuture, spawn_local};
-    use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+    use web_sys::DedicatedWorkerGlobalScope;
 
     use worker_messages::field;
 
     use super::Trainer;
 
-    struct State {
+    pub struct State {
         scope: DedicatedWorkerGlobalScope,
         trainer: Trainer,
         /// The step loop is going; a resume must not start a second one.
         looping: bool,
     }
 
-    type Shared = Rc<RefCell<State>>;
+    pub type Shared = Rc<RefCell<State>>;
+
+    /// A worker that trains with `trainer`, answering through `scope`.
+    pub fn serve(scope: &DedicatedWorkerGlobalScope, trainer: Trainer) -> Shared {
+        Rc::new(RefCell::new(State { scope: scope.clone(), trainer, looping: false }))
+    }
 
     fn bytes(data: &JsValue, key: &str) -> Option<Vec<u8>> {
         field(data, key).dyn_into::<Uint8Array>().ok().map(|a| a.to_vec())
@@ -164,8 +188,10 @@ mod worker {
         });
     }
 
-    fn handle(state: &Shared, data: JsValue) {
+    /// Answers a training request (`start`, `act`, `weights`); false for any other message.
+    pub fn handle(state: &Shared, data: &JsValue) -> bool {
         let scope = state.borrow().scope.clone();
+        let data = data.clone();
         match field(&data, "op").as_string().as_deref() {
             Some("start") => {
                 let started = if state.borrow().looping {
@@ -202,31 +228,41 @@ mod worker {
             }
             Some("weights") => {
                 let id = field(&data, "id");
-                match state.borrow().trainer.weights() {
-                    Ok(file) => {
-                        let file = Uint8Array::from(file.as_slice());
-                        let fields = [
-                            ("op", "weights".into()),
-                            ("id", id),
-                            ("bytes", file.clone().into()),
-                            ("error", JsValue::NULL),
-                        ];
-                        post(&scope, &fields, Some(file.buffer().into()));
+                let saving = state.borrow().trainer.weights();
+                spawn_local(async move {
+                    match saving.await {
+                        Ok(file) => {
+                            let file = Uint8Array::from(file.as_slice());
+                            let fields = [
+                                ("op", "weights".into()),
+                                ("id", id),
+                                ("bytes", file.clone().into()),
+                                ("error", JsValue::NULL),
+                            ];
+                            post(&scope, &fields, Some(file.buffer().into()));
+                        }
+                        Err(e) => post(&scope, &[("op", "weights".into()), ("id", id), ("error", e.into())], None),
                     }
-                    Err(e) => post(&scope, &[("op", "weights".into()), ("id", id), ("error", e.into())], None),
-                }
+                });
             }
-            _ => post(&scope, &[("op", "error".into()), ("error", "unknown message".into())], None),
+            _ => return false,
         }
+        true
     }
 
+    /// The CPU training worker's entry point; the WebGPU worker has its own.
+    #[cfg(feature = "entry")]
     #[wasm_bindgen(start)]
     pub fn start() {
         console_error_panic_hook::set_once();
         let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
-        let state = Rc::new(RefCell::new(State { scope: scope.clone(), trainer: Trainer::default(), looping: false }));
-        let on_message =
-            Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| handle(&state, event.data()));
+        let state = serve(&scope, Trainer::default());
+        let answer = scope.clone();
+        let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
+            if !handle(&state, &event.data()) {
+                post(&answer, &[("op", "error".into()), ("error", "unknown message".into())], None);
+            }
+        });
         scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         on_message.forget(); // the worker lives as long as the page
         post(&scope, &[("op", "ready".into())], None);
@@ -253,7 +289,7 @@ mod tests {
         for _ in 0..3 {
             run.borrow_mut().step();
         }
-        let file = trainer.weights().unwrap();
+        let file = pollster::block_on(trainer.weights()).unwrap();
         let (_, info) = weights::load_generator(&file, Some(ModelKind::Gan), &Device::flex()).unwrap();
         assert_eq!(info.training.unwrap().steps, 3);
         assert_eq!(trainer.act("pause").unwrap_err(), "cannot pause a run that is finished");
@@ -263,7 +299,7 @@ mod tests {
     fn bad_messages_say_what_is_wrong() {
         let mut trainer = Trainer::default();
         assert_eq!(trainer.act("pause").unwrap_err(), "no run to act on");
-        assert_eq!(trainer.weights().unwrap_err(), "no run has trained a generator");
+        assert_eq!(pollster::block_on(trainer.weights()).unwrap_err(), "no run has trained a generator");
         assert_eq!(trainer.start("vae", &settings(3), &data(), None).err().unwrap(), "no model named \"vae\"");
         assert!(trainer.start("gan", "{", &data(), None).err().unwrap().starts_with("the run's settings do not parse"));
         assert!(trainer.start("gan", &settings(3), &data()[..100], None).err().unwrap().starts_with(DATA_URL));

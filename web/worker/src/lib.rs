@@ -10,7 +10,8 @@
 //! - to the worker: `{op: "load", serial, config, bytes}` (a weights file the
 //!   page has checked, and its model's description as JSON),
 //!   `{op: "draw", id, model, seed}` (the seed as a decimal string: a u64 does
-//!   not fit a JS number), and `{op: "first", model, seed, unit, bytes}` (the
+//!   not fit a JS number), `{op: "walk", id, model, seed, from, to}` (the
+//!   latent walk between digits `from` and `to` of that grid), and `{op: "first", model, seed, unit, bytes}` (the
 //!   address's `?model=` and `?seed=`, or null, a `Math.random()`: see
 //!   [`shared::draw::first_choice`]; and the shipped weights file `index.html`
 //!   guessed, or null), from `index.html`, which starts the worker before the
@@ -18,7 +19,9 @@
 //! - from it: `{op: "ready", limit}` once it listens (`limit`: the weights'
 //!   size limit, for what `index.html` downloaded ahead), `{op: "loaded",
 //!   serial, model, error}`, `{op: "drawn", id, width, height, pixels,
-//!   error}` (the gray pixels' buffer is transferred, not copied), and for
+//!   error}` (the gray pixels' buffer is transferred, not copied), `{op:
+//!   "walked", id, width, height, frames, pixels, error}` (the frames' pixels
+//!   one after the other), and for
 //!   `first` the same as `drawn` with `op: "first"` and the `model` and
 //!   `seed` it chose (`first` also serves `index.html`'s controls until the
 //!   page's module has loaded: a shipped model, loaded once, at a seed); and
@@ -28,6 +31,7 @@
 use std::future::Future;
 
 use burn::prelude::*;
+use shared::draw::WalkEnds;
 use shared::image::Gray;
 use shared::{Generator, ModelConfig, ModelKind};
 
@@ -38,12 +42,18 @@ pub struct Drawer {
 }
 
 impl Default for Drawer {
+    /// On burn's CPU backend: the page's first module.
     fn default() -> Self {
-        Self { device: Device::flex(), generators: Vec::new() }
+        Self::on(Device::flex())
     }
 }
 
 impl Drawer {
+    /// Draws on `device` (the WebGPU worker's, `web/gpu-worker`).
+    pub fn on(device: Device) -> Self {
+        Self { device, generators: Vec::new() }
+    }
+
     /// Builds the generator `config` (JSON) describes from a weights file,
     /// in place of that model's previous one.
     pub fn load(&mut self, config: &str, bytes: &[u8]) -> Result<ModelKind, String> {
@@ -75,21 +85,39 @@ impl Drawer {
         kind
     }
 
+    /// `kind`'s generator and description, and the device, for a job that outlives the borrow.
+    fn job(&self, kind: ModelKind) -> (Result<(Generator, ModelConfig), String>, Device) {
+        let held = self.generators.iter().find(|(_, c)| c.kind() == kind).cloned();
+        (held.ok_or_else(|| format!("no {} generator loaded in the worker", kind.name())), self.device.clone())
+    }
+
     /// The grid of digits `kind`'s generator draws for `seed`: the page's
     /// grid, as on any other device.
-    pub fn draw(&self, kind: ModelKind, seed: u64) -> impl Future<Output = Result<Gray, String>> + 'static {
-        let held = self.generators.iter().find(|(_, c)| c.kind() == kind).cloned();
-        let device = self.device.clone();
+    pub fn draw(&self, kind: ModelKind, seed: u64) -> impl Future<Output = Result<Gray, String>> + 'static + use<> {
+        let (held, device) = self.job(kind);
         async move {
-            let (generator, config) =
-                held.ok_or_else(|| format!("no {} generator loaded in the worker", kind.name()))?;
+            let (generator, config) = held?;
             shared::draw::draw_digits(&generator, &config, seed, &device).await
+        }
+    }
+
+    /// The frames of the latent walk between two digits of the grid of `seed`.
+    pub fn walk(
+        &self,
+        kind: ModelKind,
+        seed: u64,
+        ends: WalkEnds,
+    ) -> impl Future<Output = Result<Vec<Gray>, String>> + 'static + use<> {
+        let (held, device) = self.job(kind);
+        async move {
+            let (generator, config) = held?;
+            shared::draw::walk_frames(&generator, &config, seed, ends, &device).await
         }
     }
 }
 
 #[cfg(target_arch = "wasm32")]
-mod worker {
+pub mod worker {
     use std::cell::RefCell;
     use std::rc::Rc;
 
@@ -98,10 +126,10 @@ mod worker {
     use wasm_bindgen::JsCast;
     use wasm_bindgen::prelude::*;
     use wasm_bindgen_futures::spawn_local;
-    use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+    use web_sys::DedicatedWorkerGlobalScope;
 
     use shared::ModelKind;
-    use shared::draw::{first_choice, weights_url};
+    use shared::draw::{GRID_DIGITS, WalkEnds, first_choice, weights_url};
     use shared::image::Gray;
     use shared::weights::MAX_WEIGHTS_BYTES;
     use worker_messages::field;
@@ -111,6 +139,12 @@ mod worker {
     /// Posts `{key: value, ...}` to the page, handing over `transfer` if given.
     fn post(scope: &DedicatedWorkerGlobalScope, fields: &[(&str, JsValue)], transfer: Option<JsValue>) {
         worker_messages::post(scope, "the drawing worker", fields, transfer);
+    }
+
+    /// The first message: the worker listens (`limit`: the weights' size
+    /// limit, for what `index.html` downloaded ahead).
+    pub fn post_ready(scope: &DedicatedWorkerGlobalScope) {
+        post(scope, &[("op", "ready".into()), ("limit", (MAX_WEIGHTS_BYTES as f64).into())], None);
     }
 
     fn error(message: Option<String>) -> JsValue {
@@ -140,7 +174,16 @@ mod worker {
         read_limited(scope.fetch_with_str(url), MAX_WEIGHTS_BYTES).await.map_err(|e| format!("{url}: {e}"))
     }
 
-    fn handle(scope: &DedicatedWorkerGlobalScope, drawer: &Rc<RefCell<Drawer>>, data: JsValue) {
+    /// A request's model and seed (a decimal string: a u64 does not fit a JS number).
+    fn model_and_seed(data: &JsValue) -> Result<(ModelKind, u64), String> {
+        let model = field(data, "model").as_string().and_then(|m| ModelKind::named(&m));
+        let seed = field(data, "seed").as_string().and_then(|s| s.parse::<u64>().ok());
+        model.zip(seed).ok_or_else(|| "a request needs a known model and a whole-number seed".to_string())
+    }
+
+    /// Answers a drawing request (`load`, `draw`, `walk`, `first`); false for any other message.
+    pub fn handle(scope: &DedicatedWorkerGlobalScope, drawer: &Rc<RefCell<Drawer>>, data: &JsValue) -> bool {
+        let data = data.clone();
         match field(&data, "op").as_string().as_deref() {
             Some("load") => {
                 let config = field(&data, "config").as_string().unwrap_or_default();
@@ -152,12 +195,7 @@ mod worker {
             }
             Some("draw") => {
                 let id = field(&data, "id");
-                let model = field(&data, "model").as_string().and_then(|m| ModelKind::named(&m));
-                let seed = field(&data, "seed").as_string().and_then(|s| s.parse::<u64>().ok());
-                let job = match (model, seed) {
-                    (Some(model), Some(seed)) => Ok(drawer.borrow().draw(model, seed)),
-                    _ => Err("a draw needs a known model and a whole-number seed".to_string()),
-                };
+                let job = model_and_seed(&data).map(|(model, seed)| drawer.borrow().draw(model, seed));
                 let scope = scope.clone();
                 spawn_local(async move {
                     let drawn = match job {
@@ -165,6 +203,36 @@ mod worker {
                         Err(e) => Err(e),
                     };
                     post_picture(&scope, &[("op", "drawn".into()), ("id", id)], drawn);
+                });
+            }
+            Some("walk") => {
+                let id = field(&data, "id");
+                let cell = |key| field(&data, key).as_f64().filter(|c| (0.0..GRID_DIGITS as f64).contains(c));
+                let job = match (model_and_seed(&data), cell("from"), cell("to")) {
+                    (Ok((model, seed)), Some(from), Some(to)) => {
+                        let ends = WalkEnds { from: from as usize, to: to as usize };
+                        Ok(drawer.borrow().walk(model, seed, ends))
+                    }
+                    (Err(e), _, _) => Err(e),
+                    _ => Err(format!("a walk goes between two digits of the grid, 0 to {}", GRID_DIGITS - 1)),
+                };
+                let scope = scope.clone();
+                spawn_local(async move {
+                    let walked = match job {
+                        Ok(walking) => walking.await,
+                        Err(e) => Err(e),
+                    };
+                    let fields = [("op", "walked".into()), ("id", id)];
+                    match walked {
+                        Ok(frames) => {
+                            let count = (frames.len() as u32).into();
+                            let all = frames.iter().flat_map(|f| f.pixels.iter().copied()).collect();
+                            let (width, height) = frames.first().map_or((0, 0), |f| (f.width, f.height * frames.len()));
+                            let strip = Gray { width, height, pixels: all };
+                            post_picture(&scope, &[&fields[..], &[("frames", count)]].concat(), Ok(strip));
+                        }
+                        Err(e) => post_picture(&scope, &fields, Err(e)),
+                    }
                 });
             }
             Some("first") => {
@@ -194,23 +262,34 @@ mod worker {
                     post_picture(&scope, &fields, drawn.await);
                 });
             }
-            _ => post(scope, &[("op", "error".into()), ("error", "unknown message".into())], None),
+            _ => return false,
         }
+        true
     }
 
+    /// Answers a message no part of the worker knows.
+    pub fn unknown(scope: &DedicatedWorkerGlobalScope) {
+        post(scope, &[("op", "error".into()), ("error", "unknown message".into())], None);
+    }
+
+    /// The CPU worker's entry point; the WebGPU worker has its own.
+    #[cfg(feature = "entry")]
     #[wasm_bindgen(start)]
     pub fn start() {
         console_error_panic_hook::set_once();
         let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
         let drawer = Rc::new(RefCell::new(Drawer::default()));
         let answer = scope.clone();
-        let on_message =
-            Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| handle(&answer, &drawer, event.data()));
+        let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
+            if !handle(&answer, &drawer, &event.data()) {
+                unknown(&answer);
+            }
+        });
         scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         on_message.forget(); // the worker lives as long as the page
         // Messages that came before this point were dropped: the page waits for this one,
         // and reads the weights it fetched ahead only up to this limit.
-        post(&scope, &[("op", "ready".into()), ("limit", (MAX_WEIGHTS_BYTES as f64).into())], None);
+        post_ready(&scope);
     }
 }
 
@@ -238,6 +317,10 @@ mod tests {
             let (generator, info) = shared::weights::load_generator(&bytes, Some(kind), &device).unwrap();
             let expected = pollster::block_on(shared::draw::draw_digits(&generator, &info.model, 7, &device)).unwrap();
             assert_eq!(drawn, expected, "{kind:?}");
+            let ends = WalkEnds { from: 3, to: 12 };
+            let walked = pollster::block_on(drawer.walk(kind, 7, ends)).unwrap();
+            let frames = shared::draw::walk_frames(&generator, &info.model, 7, ends, &device);
+            assert_eq!(walked, pollster::block_on(frames).unwrap(), "{kind:?}");
             // The first digits: the file alone, its header describing the model.
             let mut first = Drawer::default();
             first.load_shipped(kind, &bytes).unwrap();

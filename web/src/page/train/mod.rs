@@ -1,7 +1,8 @@
 //! The "Train here" panel: fetches the MNIST subset when first opened, then
-//! runs a [`Run`]: in the training worker on the CPU (`worker`, off the
-//! main thread), or here on WebGPU, one step per turn of the event loop
-//! ([`drive`]). Either way the run's [`Report`]s update the panel's
+//! runs a [`Run`] in a training worker (`worker`, off the main thread): the
+//! WebGPU worker once the page has switched to WebGPU, else the CPU one;
+//! here, on the CPU, one step per turn of the event loop ([`drive`]), only
+//! if that worker failed. Either way the run's [`Report`]s update the panel's
 //! [`Progress`]: the losses charted, the preview redrawn every
 //! [`PREVIEW_EVERY`] steps; the generator goes to the main grid or to a
 //! download.
@@ -10,7 +11,7 @@
 //! the run's phase), `data-trainstep`, `data-trainrate` (steps/s),
 //! `data-trainloss` ("D G" of the last step read back), `data-trainstage`
 //! (where a growing run stands, e.g. `fading in 8x8 (40 %)`),
-//! `data-trainpreviews` and `data-trainwhere` (`worker` or `page`) follow it;
+//! `data-trainpreviews` and `data-trainwhere` (`webgpu-worker`, `worker` or `page`) follow it;
 //! `data-trainbusy` is `no` once the step loop has ended (the last losses and
 //! preview drawn).
 
@@ -57,9 +58,9 @@ enum Data {
 
 /// Where the run trains.
 enum Backing {
-    /// Here, on the page's device (WebGPU; the CPU only if the worker failed).
+    /// Here, on the page's CPU, only if the training worker failed.
     Here(Rc<RefCell<Run>>),
-    /// In the training worker, on the CPU.
+    /// In the training worker, on WebGPU or the CPU.
     Worker,
 }
 
@@ -79,7 +80,8 @@ pub struct Training {
     /// after starting or resuming, so shader compilation is left out.
     rate_from: Option<(f64, usize)>,
     previews: u64,
-    /// Started with the first run on the CPU; down if it failed.
+    /// Started with the first run (on WebGPU once the page has switched to
+    /// it, else on the CPU); down if it failed.
     worker: Option<TrainWorker>,
 }
 
@@ -123,7 +125,7 @@ fn load_data(page: &Rc<Page>, state: &Shared) {
 }
 
 /// Reads the panel, sets up a run (fetching the shipped pair to fine-tune)
-/// and starts it: in the worker on the CPU, here on WebGPU.
+/// and starts it in the training worker (here if that failed).
 fn start(page: &Rc<Page>, state: &Shared) {
     let from = if select_value(page, "train-from") == "shipped" { Start::Shipped } else { Start::Scratch };
     let kind = if select_value(page, "train-model") == "pggan" { ModelKind::Pggan } else { ModelKind::Gan };
@@ -161,7 +163,7 @@ fn start(page: &Rc<Page>, state: &Shared) {
             Ok(pair) => pair,
             Err(e) => return not_started(&page, &state, &e),
         };
-        if !state.borrow().gpu && worker_up(&page, &state) {
+        if worker_up(&page, &state) {
             return send_to_worker(&page, &state, settings, kind, &file, pair);
         }
         let device = state.borrow().device.clone();
@@ -187,7 +189,7 @@ fn not_started(page: &Page, state: &Shared, reason: &str) {
     controls(page, &s.training);
 }
 
-/// The run has started `where_` (`worker` or `page`): the panel shows it from step 0.
+/// The run has started `where_` (`webgpu-worker`, `worker` or `page`): the panel shows it from step 0.
 fn started(page: &Page, state: &Shared, settings: Settings, kind: ModelKind, where_: &str) {
     let mut s = state.borrow_mut();
     let steps = settings.steps;
@@ -197,7 +199,11 @@ fn started(page: &Page, state: &Shared, settings: Settings, kind: ModelKind, whe
     s.training.starting = false;
     s.training.rate_from = None;
     s.training.previews = 0;
-    let description = if where_ == "worker" { "the CPU, in a worker".to_string() } else { s.description.clone() };
+    let description = match where_ {
+        "webgpu-worker" => "WebGPU, in a worker",
+        "worker" => "the CPU, in a worker",
+        _ => "the CPU, on this page",
+    };
     status(page, &format!("Training the {} on {description}: step 0 of {steps}", app::label(kind)));
     page.mark("trainwhere", where_);
     controls(page, &s.training);
@@ -259,7 +265,7 @@ fn loop_ended(page: &Page, state: &Shared) {
     page.mark("trainbusy", "no");
 }
 
-/// Drives a run here (WebGPU) until it pauses or ends.
+/// Drives a run here (the CPU, the worker having failed) until it pauses or ends.
 fn spawn_loop(page: &Rc<Page>, state: &Shared) {
     let run = {
         let mut s = state.borrow_mut();

@@ -1,7 +1,8 @@
-//! The page's end of its training worker (`web/train-worker`): runs on the
-//! CPU train there, off the page's main thread; the page shows what it
-//! reports. Started with the first run on the CPU, so that visitors who do
-//! not train never download it. The messages are described in
+//! The page's end of its training worker: the CPU one (`web/train-worker`),
+//! or on WebGPU the WebGPU worker (`web/gpu-worker`), which answers the same
+//! messages. Runs train there, off the page's main thread; the page shows
+//! what it reports. Started with the first run, so that visitors who do not
+//! train never download it. The messages are described in
 //! `web/train-worker/src/lib.rs`.
 
 use std::rc::Rc;
@@ -13,35 +14,43 @@ use wasm_bindgen::prelude::*;
 use web_sys::Worker;
 
 use super::super::channel::{Link, Requests, answer, field, listen_to, message, picture};
+use super::super::drawer::WEBGPU_LOADER;
 use super::super::{Page, Shared, js_message};
 use super::panel::{controls, status};
 use super::{Backing, loop_ended, not_started, show, started};
 use crate::training::{Event, Phase, Report, Settings};
 
-/// The worker's entry point, `web/train-worker/train_worker_loader.js`, beside the page.
+/// The CPU worker's entry point, `web/train-worker/train_worker_loader.js`, beside the page.
 const LOADER: &str = "train_worker_loader.js";
 
 #[derive(Default)]
 pub(super) struct TrainWorker {
     link: Link,
+    /// It is the WebGPU worker.
+    webgpu: bool,
     /// Requests for the trained generator's file.
     files: Requests,
 }
 
 impl TrainWorker {
-    /// Starts the worker; `receive` gets its messages (and a `failed` one
-    /// when its script does not run).
-    pub(super) fn start(receive: impl Fn(JsValue) + Clone + 'static) -> Result<TrainWorker, String> {
-        let worker = Worker::new(LOADER).map_err(js_message)?;
+    /// Starts the worker (the WebGPU one if `webgpu`); `receive` gets its
+    /// messages (and a `failed` one when its script does not run).
+    pub(super) fn start(webgpu: bool, receive: impl Fn(JsValue) + Clone + 'static) -> Result<TrainWorker, String> {
+        let worker = Worker::new(if webgpu { WEBGPU_LOADER } else { LOADER }).map_err(js_message)?;
         let failed = receive.clone();
         listen_to(&worker, receive, move || {
             failed(message(&[("op", "failed".into()), ("error", "its script failed to load or run".into())]));
         });
-        Ok(TrainWorker { link: Link::new(worker), files: Requests::default() })
+        Ok(TrainWorker { link: Link::new(worker), webgpu, files: Requests::default() })
     }
 
     pub(super) fn is_up(&self) -> bool {
         self.link.is_up()
+    }
+
+    /// For `data-trainwhere`.
+    fn name(&self) -> &'static str {
+        if self.webgpu { "webgpu-worker" } else { "worker" }
     }
 
     /// Sends `{op, ...fields}`, handing over `transfer` (an ArrayBuffer, or undefined).
@@ -82,12 +91,18 @@ pub(super) async fn file(promise: js_sys::Promise) -> Result<Vec<u8>, String> {
         .map_err(|_| "the training worker answered without a file".to_string())
 }
 
-/// The training worker, started if it was not; false once it has failed
-/// (the page then trains on its own CPU).
+/// The training worker for the page's device, started if it was not (in
+/// place of one for the other device, its run superseded by the one
+/// starting); false once it has failed (the page then trains on its own CPU).
 pub(super) fn worker_up(page: &Rc<Page>, state: &Shared) -> bool {
+    let webgpu = state.borrow().gpu;
+    let other = state.borrow().training.worker.as_ref().is_some_and(|w| w.is_up() && w.webgpu != webgpu);
+    if other && let Some(mut worker) = state.borrow_mut().training.worker.take() {
+        worker.fail("a run on another device took its place");
+    }
     if state.borrow().training.worker.is_none() {
         let (p, s) = (page.clone(), state.clone());
-        let worker = TrainWorker::start(move |data| receive(&p, &s, data)).unwrap_or_else(|e| {
+        let worker = TrainWorker::start(webgpu, move |data| receive(&p, &s, data)).unwrap_or_else(|e| {
             web_sys::console::warn_1(&format!("the training worker did not start: {e}").into());
             TrainWorker::default()
         });
@@ -139,8 +154,9 @@ fn receive(page: &Rc<Page>, state: &Shared, data: JsValue) {
             Some(e) => not_started(page, state, &e),
             None => {
                 let Some((settings, kind)) = state.borrow_mut().training.sent.take() else { return };
+                let where_ = state.borrow().training.worker.as_ref().map_or("worker", TrainWorker::name);
                 state.borrow_mut().training.run = Some(Backing::Worker);
-                started(page, state, settings, kind, "worker");
+                started(page, state, settings, kind, where_);
             }
         },
         Some("report") => match serde_json::from_str::<Report>(&field(&data, "report").as_string().unwrap_or_default())
