@@ -6,7 +6,9 @@
 // TRAIN_BATCH, 16 by default), as the page reports it (`data-trainrate`).
 // Also the longest main-thread task (a `longtask` PerformanceObserver) while
 // the conv model's grids are drawn, and while it trains, the longest over all
-// loads.
+// loads. With WEBGPU=1 the same with WebGPU (SwiftShader on a machine without
+// a GPU), once the page has switched to it; CLICKS sets the clicks per model
+// (5 by default).
 //
 // usage: node tests/e2e/cpu-speed.mjs DIST_DIR... (ROUNDS=2 by default)
 import { chromium } from 'playwright-core';
@@ -23,9 +25,15 @@ const rounds = Number(process.env.ROUNDS || 2);
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const trainSteps = Number(process.env.TRAIN_STEPS || 0);
 const trainBatch = Number(process.env.TRAIN_BATCH || 16);
+const clicks = Number(process.env.CLICKS || 5);
+const backend = process.env.WEBGPU === '1' ? 'webgpu' : 'cpu';
+const TIMEOUT = 600_000;
 const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 const results = Object.fromEntries(dists.map((d) => [d, { first: [], gan: [], pggan: [], train: [], longest: 0, trainLongest: 0 }]));
-const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+const browser = await chromium.launch({
+  executablePath: CHROMIUM, headless: true,
+  args: ['--no-sandbox', ...(backend === 'webgpu' ? ['--enable-unsafe-webgpu', '--disable-gpu-sandbox'] : [])],
+});
 for (let round = 0; round < rounds; round++) {
   for (const dist of dists) {
     const { server, base } = await serve(dist);
@@ -37,17 +45,18 @@ for (let round = 0; round < rounds; round++) {
       }).observe({ type: 'longtask', buffered: true });
     });
     const generation = async (n) => {
-      await page.waitForFunction((n) => Number(document.body.dataset.generation || 0) >= n, n, { timeout: 120_000 });
+      await page.waitForFunction((n) => Number(document.body.dataset.generation || 0) >= n, n, { timeout: TIMEOUT });
       return page.evaluate(() => ({ ...document.body.dataset }));
     };
     await page.goto(`${base}/?seed=7`);
     let d = await generation(1);
-    if (d.backend !== 'cpu') throw new Error(`${dist}: expected the CPU backend, got ${d.backend}`);
     results[dist].first.push(Number(d.firstms));
-    await page.waitForFunction(() => document.body.dataset.loaded === 'all', null, { timeout: 120_000 });
+    await page.waitForFunction(() => document.body.dataset.loaded === 'all', null, { timeout: TIMEOUT });
     // Builds with the CPU worker: once it holds both generators.
     await page.waitForFunction(() => [undefined, 'gan pggan', 'failed'].includes(document.body.dataset.drawer), null,
-      { timeout: 120_000 });
+      { timeout: TIMEOUT });
+    d = await page.evaluate(() => ({ ...document.body.dataset }));
+    if (d.backend !== backend) throw new Error(`${dist}: expected the ${backend} backend, got ${d.backend}`);
     let n = Number(d.generation);
     for (const model of ['gan', 'pggan']) {
       if (model === 'pggan') {
@@ -55,7 +64,7 @@ for (let round = 0; round < rounds; round++) {
         d = await generation(++n);
         await page.evaluate(() => { window.__longtasks = []; });
       }
-      for (let i = 0; i < 5; i++) {
+      for (let i = 0; i < clicks; i++) {
         await page.click('#digits');
         d = await generation(++n);
         results[dist][model].push(Number(d.ms));
@@ -65,7 +74,7 @@ for (let round = 0; round < rounds; round++) {
     results[dist].longest = Math.max(results[dist].longest, longest);
     if (trainSteps > 0) {
       await page.click('#train-panel summary');
-      await page.waitForFunction(() => document.body.dataset.traindata === 'ready', null, { timeout: 120_000 });
+      await page.waitForFunction(() => document.body.dataset.traindata === 'ready', null, { timeout: TIMEOUT });
       await page.selectOption('#train-model', 'pggan');
       await page.selectOption('#train-schedule', 'fixed');
       await page.fill('#train-steps', String(trainSteps));
@@ -87,7 +96,7 @@ for (const [dist, r] of Object.entries(results)) {
   const wasm = fs.readdirSync(dist).filter((f) => f.endsWith('.wasm'))
     .map((f) => `${f} ${fs.statSync(path.join(dist, f)).size} bytes`).join(', ');
   console.log(`${dist}: first digits ${median(r.first)} ms, GAN ${median(r.gan)} ms, PGGAN ${median(r.pggan)} ms a click `
-    + `(medians of ${rounds} loads / ${5 * rounds} clicks); longest main-thread task during the PGGAN clicks `
+    + `(on ${backend}, medians of ${rounds} loads / ${clicks * rounds} clicks); longest main-thread task during the PGGAN clicks `
     + `${r.longest} ms; ${wasm}`
     + (trainSteps > 0 ? `; PGGAN training ${median(r.train)} steps/s (${trainSteps} steps of ${trainBatch}, 32x32), `
       + `longest main-thread task while training ${r.trainLongest} ms` : ''));

@@ -410,6 +410,21 @@ await withPage('webgpu', async (page) => {
   check(status.includes('WebGPU failed to start'), `unusable WebGPU: the page says "${status}"`);
 });
 
+// The WebGPU worker's module fails to load: the CPU worker keeps drawing,
+// and the page says why.
+await withPage('webgpu', async (page) => {
+  await page.route('**/gpu-worker_bg.wasm', (r) => r.fulfill({ status: 404, body: 'not found' }));
+  await page.goto(`${base}/?seed=${SEED}`);
+  await waitLoaded(page);
+  const generation = Number((await dataset(page)).generation);
+  await page.click('#digits');
+  const d = await waitGeneration(page, generation + 1);
+  const status = await page.textContent('#status');
+  check(d.backend === 'cpu' && d.gpudrawer === 'failed' && d.drawnby === 'worker',
+    `no WebGPU worker: the CPU worker draws (backend ${d.backend}, WebGPU worker ${d.gpudrawer}, drawn by the ${d.drawnby})`);
+  check(status.includes('WebGPU failed to start: its module did not load'), `no WebGPU worker: the page says "${status}"`);
+});
+
 
 // ------------------------------------------------------ training in the page
 // SwiftShader runs the GPU kernels on this CPU, ~11 s a step: a small run

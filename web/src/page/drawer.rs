@@ -1,9 +1,10 @@
 //! The page's end of a drawing worker: the CPU worker (the `drawer` crate in
 //! `web/worker`) or the WebGPU worker (`web/gpu-worker`, which answers the
-//! same messages). Grids are drawn there, off the main thread, once a worker
-//! is ready and holds the generator now in the model's slot. Until then, and
-//! for generators it cannot have (trained in this page), the page draws
-//! them itself. The messages are described in `web/worker/src/lib.rs`.
+//! same messages). Grids are drawn there, off the main thread, once the page
+//! has sent a worker the generator now in the model's slot (the CPU worker
+//! takes them as they load; the page switches to the WebGPU one once it has
+//! built them all). For generators it cannot have (trained in this page),
+//! and when a worker fails, the page draws them itself. The messages are described in `web/worker/src/lib.rs`.
 //!
 //! `index.html` starts the worker before this module has loaded, to draw the
 //! first digits (see [`FIRST`]); the page then adopts that worker rather than
@@ -83,6 +84,9 @@ struct Inner {
     /// whose last one the worker has built.
     latest: HashMap<ModelKind, u64>,
     holds: HashSet<ModelKind>,
+    /// The models whose current generator has been sent: a draw asked now
+    /// comes after it, whether or not the worker has built it yet.
+    sent: HashSet<ModelKind>,
     serial: u64,
     /// Draws under way.
     draws: Requests,
@@ -122,6 +126,7 @@ impl Inner {
         web_sys::console::warn_1(&format!("{} stopped: {reason}", self.name).into());
         self.link.close();
         self.holds.clear();
+        self.sent.clear();
         self.draws.fail_all(reason);
         self.changed();
     }
@@ -221,7 +226,11 @@ impl Drawer {
             ("config", config.into()),
             ("bytes", bytes.clone().into()),
         ];
-        self.0.borrow_mut().send(message(&fields), bytes.buffer().into());
+        let mut inner = self.0.borrow_mut();
+        inner.send(message(&fields), bytes.buffer().into());
+        if inner.link.is_up() {
+            inner.sent.insert(kind);
+        }
     }
 
     /// `kind`'s slot holds a generator the worker does not have (yet): what
@@ -232,14 +241,22 @@ impl Drawer {
         let serial = inner.serial;
         inner.latest.insert(kind, serial);
         inner.holds.remove(&kind);
+        inner.sent.remove(&kind);
         inner.changed();
         serial
     }
 
-    /// The worker can draw `kind`'s current generator.
+    /// The worker has built `kind`'s current generator.
     pub fn holds(&self, kind: ModelKind) -> bool {
         let inner = self.0.borrow();
         inner.link.is_ready() && inner.holds.contains(&kind)
+    }
+
+    /// The worker has, or is building, `kind`'s current generator: a draw
+    /// asked now is drawn with it (the worker takes messages in order).
+    pub fn has(&self, kind: ModelKind) -> bool {
+        let inner = self.0.borrow();
+        inner.link.is_up() && inner.sent.contains(&kind)
     }
 
     /// The grid of `kind`'s digits for `seed`, drawn in the worker.

@@ -93,7 +93,7 @@ impl State {
     fn drawing_worker(&self) -> Option<(drawer::Drawer, &'static str)> {
         match &self.gpu_drawer {
             Some(gpu) if self.gpu && gpu.holds(self.model) => Some((gpu.clone(), "webgpu-worker")),
-            _ => self.drawer.holds(self.model).then(|| (self.drawer.clone(), "worker")),
+            _ => self.drawer.has(self.model).then(|| (self.drawer.clone(), "worker")),
         }
     }
 
