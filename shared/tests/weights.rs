@@ -271,6 +271,39 @@ fn files_that_do_not_fit_are_refused_with_what_is_wrong() {
     assert!(matches!(weights::read_info(&weird), Err(WeightsError::Architecture(_))));
 }
 
+#[test]
+fn checking_a_file_without_building_refuses_what_loading_refuses() {
+    let device = device();
+    let gan = trained(ModelKind::Gan);
+    let config = ModelConfig::post(ModelKind::Gan);
+    let g = weights::save_generator(&gan.generator.valid(), &config, None, Precision::F16).unwrap();
+    let d = weights::save_discriminator(&gan.discriminator.valid(), &config, Precision::F32).unwrap();
+    let info = Some(weights::read_info(&g).unwrap())
+        .map(|i| [(weights::METADATA_KEY.to_string(), serde_json::to_string(&i).unwrap())].into_iter().collect());
+    let missing = rewrite(&g, |n| n != "model.4.bias", info);
+    let hostile = tiny_file_claiming(ModelConfig::Gan(shared::GanConfig {
+        generator_hidden: vec![4_000_000_000],
+        ..Default::default()
+    }));
+    for (bytes, kind) in [
+        (&d, None),
+        (&g, Some(ModelKind::Pggan)),
+        (&missing, None),
+        (&b"not safetensors".to_vec(), None),
+        (&hostile, None),
+    ] {
+        let loaded = weights::load_generator(bytes, kind, &device).unwrap_err().to_string();
+        assert_eq!(weights::check_generator(bytes, kind).unwrap_err().to_string(), loaded);
+    }
+    assert_eq!(weights::check_generator(&g, Some(ModelKind::Gan)).unwrap(), weights::read_info(&g).unwrap());
+    let pggan = ModelConfig::post(ModelKind::Pggan);
+    assert_eq!(
+        weights::check_generator_as(&g, &pggan).unwrap_err().to_string(),
+        weights::load_generator_as(&g, &pggan, &device).unwrap_err().to_string()
+    );
+    weights::check_generator_as(&g, &config).unwrap();
+}
+
 /// A file of a few hundred bytes whose header claims `model`.
 fn tiny_file_claiming(model: ModelConfig) -> Vec<u8> {
     let info = serde_json::to_string(&weights::WeightsInfo::new(Role::Generator, model, None)).unwrap();

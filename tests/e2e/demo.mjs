@@ -677,8 +677,10 @@ await withPage('cpu', async (page) => {
   check(status.includes('drop a generator') && status.includes('Train here'), `no weights: the page says what helps ("${status}")`);
   await dropFile(page, 'mine.safetensors', fs.readFileSync(path.join(mine, 'mine.safetensors')));
   const text = await weightsMessage(page, 'loaded');
-  let d = await waitGeneration(page, 1);
-  check(d.origin === 'file' && Number(d.generation) === 1, `no weights: a dropped file draws ("${text}")`);
+  // (Not waitGeneration: the page's state stays `error`, which ends that wait at once.)
+  await page.waitForFunction(() => Number(document.body.dataset.generation || 0) >= 1, null, { timeout: TIMEOUT });
+  let d = await dataset(page);
+  check(d.origin === 'file' && Number(d.generation) === 1, `no weights: a dropped file draws ("${text}", drawn by the ${d.drawnby})`);
   await openPanel(page);
   d = await train(page, { steps: 3, batch: 8 });
   check(d.trainstate === 'finished' && d.trainstep === '3', `no weights: 3 steps from scratch trained (state ${d.trainstate})`);

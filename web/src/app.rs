@@ -2,6 +2,8 @@
 //! the state of each model, seeds, weight checks, the latent walk and the
 //! pixels drawn.
 
+use std::rc::Rc;
+
 use burn::prelude::*;
 use shared::image::{GRID_GAP, Gray};
 use shared::weights::{self, MAX_WEIGHTS_BYTES, Role, TrainingFacts, WeightsError, WeightsInfo};
@@ -58,23 +60,41 @@ impl Origin {
     }
 }
 
+/// A model's generator on the page: a checked weights file, which the
+/// drawing workers build and draw with (the page builds it only to draw
+/// itself, when no worker can), or a generator trained on this page.
+#[derive(Clone)]
+pub enum Weights {
+    File(Rc<Vec<u8>>),
+    Trained(Generator),
+}
+
+impl Weights {
+    /// The generator, built on `device` from the file if need be.
+    pub fn generator(&self, model: &ModelConfig, device: &Device) -> Result<Generator, String> {
+        match self {
+            Weights::File(bytes) => weights::load_generator_as(bytes, model, device).map_err(|e| e.to_string()),
+            Weights::Trained(generator) => Ok(generator.clone()),
+        }
+    }
+}
+
 /// A model's slot on the page.
 // Two slots live for the page's lifetime: boxing the large variant saves nothing.
 #[allow(clippy::large_enum_variant)]
 pub enum Slot {
     Loading,
-    Ready { generator: Generator, info: WeightsInfo, origin: Origin },
+    Ready { weights: Weights, info: WeightsInfo, origin: Origin },
     Failed(String),
 }
 
 impl Slot {
-    /// Checks fetched bytes and builds the generator the file describes.
-    /// Errors name the file and what is wrong with it.
-    pub fn from_weights(kind: ModelKind, bytes: &[u8], device: &Device) -> Slot {
-        let url = weights_url(kind);
-        match weights::load_generator(bytes, Some(kind), device) {
-            Ok((generator, info)) => Slot::Ready { generator, info, origin: Origin::Shipped },
-            Err(e) => Slot::Failed(format!("{url}: {e}")),
+    /// Checks fetched bytes as a generator of `kind` (header, architecture,
+    /// tensors) without building it. Errors name the file and what is wrong with it.
+    pub fn from_weights(kind: ModelKind, bytes: Vec<u8>) -> Slot {
+        match weights::check_generator(&bytes, Some(kind)) {
+            Ok(info) => Slot::Ready { weights: Weights::File(Rc::new(bytes)), info, origin: Origin::Shipped },
+            Err(e) => Slot::Failed(format!("{}: {e}", weights_url(kind))),
         }
     }
 
@@ -96,19 +116,18 @@ pub fn check_size(name: &str, bytes: f64) -> Result<(), String> {
     Ok(())
 }
 
-/// A generator file from the user: its architecture from the header, or, for
-/// a file saved by PyTorch (no metadata), whichever of the post's generators
-/// its tensor names and shapes fit. Errors start with the file's name.
-pub fn load_user_weights(name: &str, bytes: &[u8], device: &Device) -> Result<(Generator, WeightsInfo), String> {
-    match weights::load_generator(bytes, None, device) {
-        Ok(loaded) => Ok(loaded),
+/// A generator file from the user, checked without building it: its
+/// architecture from the header, or, for a file saved by PyTorch (no
+/// metadata), whichever of the post's generators its tensor names and shapes
+/// fit. Errors start with the file's name.
+pub fn check_user_weights(name: &str, bytes: &[u8]) -> Result<WeightsInfo, String> {
+    match weights::check_generator(bytes, None) {
+        Ok(info) => Ok(info),
         Err(WeightsError::NoMetadata) => MODELS
             .iter()
-            .find_map(|&kind| {
-                let config = ModelConfig::post(kind);
-                let generator = weights::load_generator_as(bytes, &config, device).ok()?;
-                Some((generator, WeightsInfo::new(Role::Generator, config, None)))
-            })
+            .map(|&kind| ModelConfig::post(kind))
+            .find(|config| weights::check_generator_as(bytes, config).is_ok())
+            .map(|config| WeightsInfo::new(Role::Generator, config, None))
             .ok_or_else(|| {
                 format!(
                     "{name}: no `{}` entry in its header, and its tensors fit neither of the post's generators (GAN, PGGAN)",
@@ -153,15 +172,20 @@ mod tests {
         weights::save_generator(&g, &config, None, Precision::F16).unwrap()
     }
 
+    /// The generator a slot checked, built as the page builds it to draw itself.
+    fn built(slot: Slot) -> (Generator, WeightsInfo) {
+        let Slot::Ready { weights, info, .. } = slot else { panic!("the weights are refused") };
+        (weights.generator(&info.model, &device()).unwrap(), info)
+    }
+
     #[test]
     fn weights_are_checked_and_errors_name_the_file() {
-        let device = device();
-        assert!(Slot::from_weights(ModelKind::Gan, &weights(ModelKind::Gan), &device).is_ready());
-        let Slot::Failed(msg) = Slot::from_weights(ModelKind::Pggan, &weights(ModelKind::Gan), &device) else {
+        assert!(Slot::from_weights(ModelKind::Gan, weights(ModelKind::Gan)).is_ready());
+        let Slot::Failed(msg) = Slot::from_weights(ModelKind::Pggan, weights(ModelKind::Gan)) else {
             panic!("a GAN file must not load as the PGGAN");
         };
         assert_eq!(msg, "weights/pggan.safetensors: this file holds a gan generator, expected a pggan generator");
-        let Slot::Failed(msg) = Slot::from_weights(ModelKind::Gan, b"<html>404</html>", &device) else {
+        let Slot::Failed(msg) = Slot::from_weights(ModelKind::Gan, b"<html>404</html>".to_vec()) else {
             panic!("garbage must not load");
         };
         assert!(msg.starts_with("weights/gan.safetensors: not a safetensors file"), "{msg}");
@@ -173,9 +197,7 @@ mod tests {
     fn digits_match_the_trainers_grid_for_a_seed() {
         let device = device();
         for kind in MODELS {
-            let Slot::Ready { generator, info, .. } = Slot::from_weights(kind, &weights(kind), &device) else {
-                panic!("{kind} weights load");
-            };
+            let (generator, info) = built(Slot::from_weights(kind, weights(kind)));
             let picture = pollster::block_on(draw_digits(&generator, &info.model, 7, &device)).unwrap();
             let side = ModelConfig::post(kind).image_size();
             assert_eq!(picture.width, 8 * side + 9 * shared::image::GRID_GAP);
@@ -219,7 +241,7 @@ mod tests {
     fn a_walks_frames_run_from_one_digit_of_the_grid_to_another() {
         let device = device();
         let kind = ModelKind::Gan;
-        let Slot::Ready { generator, info, .. } = Slot::from_weights(kind, &weights(kind), &device) else { panic!() };
+        let (generator, info) = built(Slot::from_weights(kind, weights(kind)));
         let ends = WalkEnds { from: 3, to: 12 };
         let frames = pollster::block_on(walk_frames(&generator, &info.model, 7, ends, &device)).unwrap();
         assert_eq!(frames.len(), WALK_FRAMES);
@@ -244,28 +266,30 @@ mod tests {
             "big.safetensors: 70000000 bytes, over the 67108864-byte limit for weights"
         );
         for kind in MODELS {
-            let (_, info) = load_user_weights("mine.safetensors", &weights(kind), &device).unwrap();
+            let info = check_user_weights("mine.safetensors", &weights(kind)).unwrap();
             assert_eq!(info.model.kind(), kind, "the architecture comes from the header");
             // The same tensors without our header, as PyTorch's `save_file` writes them.
             let bytes = weights(kind);
             let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
             let plain = safetensors::serialize(file.tensors(), None).unwrap();
-            let (_, info) = load_user_weights("torch.safetensors", &plain, &device).unwrap();
+            let info = check_user_weights("torch.safetensors", &plain).unwrap();
             assert_eq!(info.model, ModelConfig::post(kind), "recognised by its tensors");
+            // And the page builds it, for drawing itself.
+            Weights::File(Rc::new(plain)).generator(&info.model, &device).unwrap();
         }
         let config = ModelConfig::post(ModelKind::Gan);
         let (_, d) = config.init(InitScheme::Dcgan, 0, &device);
         let d_bytes = weights::save_discriminator(&d, &config, Precision::F16).unwrap();
         assert_eq!(
-            load_user_weights("d.safetensors", &d_bytes, &device).unwrap_err(),
+            check_user_weights("d.safetensors", &d_bytes).unwrap_err(),
             "d.safetensors: this file holds a gan discriminator, expected a gan generator"
         );
-        let err = load_user_weights("notes.txt", b"just some text", &device).unwrap_err();
+        let err = check_user_weights("notes.txt", b"just some text").unwrap_err();
         assert!(err.starts_with("notes.txt: not a safetensors file"), "{err}");
         let file = safetensors::SafeTensors::deserialize(&d_bytes).unwrap();
         let plain = safetensors::serialize(file.tensors(), None).unwrap();
         assert_eq!(
-            load_user_weights("other.safetensors", &plain, &device).unwrap_err(),
+            check_user_weights("other.safetensors", &plain).unwrap_err(),
             "other.safetensors: no `mnist_gan` entry in its header, and its tensors fit neither of the post's generators (GAN, PGGAN)"
         );
     }

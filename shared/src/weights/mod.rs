@@ -299,12 +299,26 @@ pub fn load_generator(
     Ok((generator, info))
 }
 
+/// Every check [`load_generator`] makes (header, architecture, tensor names,
+/// shapes and types) without building the generator: its header.
+pub fn check_generator(bytes: &[u8], kind: Option<ModelKind>) -> Result<WeightsInfo, WeightsError> {
+    let info = read_info(bytes)?;
+    expect(&info, Role::Generator, kind)?;
+    check_generator_as(bytes, &info.model)?;
+    Ok(info)
+}
+
+/// Every check [`load_generator_as`] makes, without building the generator.
+pub fn check_generator_as(bytes: &[u8], config: &ModelConfig) -> Result<(), WeightsError> {
+    check_size(bytes)?;
+    config.validate().map_err(WeightsError::Architecture)?;
+    check_tensors(bytes, config, Role::Generator)
+}
+
 /// Loads generator weights into the architecture `config`, whatever the
 /// header says: for files saved by PyTorch, which carry no architecture.
 pub fn load_generator_as(bytes: &[u8], config: &ModelConfig, device: &Device) -> Result<Generator, WeightsError> {
-    check_size(bytes)?;
-    config.validate().map_err(WeightsError::Architecture)?;
-    check_tensors(bytes, config, Role::Generator)?;
+    check_generator_as(bytes, config)?;
     Ok(match config.init_generator(device) {
         Generator::Gan(g) => Generator::Gan(load_module(g, bytes, config, Role::Generator)?),
         Generator::Pggan(g) => Generator::Pggan(load_module(g, bytes, config, Role::Generator)?),

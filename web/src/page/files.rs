@@ -14,7 +14,7 @@ use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{Blob, BlobPropertyBag, DragEvent, File, HtmlAnchorElement, HtmlInputElement, Url};
 
 use super::{Page, Shared, js_message, listen, request_draw};
-use crate::app::{self, Origin, Slot};
+use crate::app::{self, Origin, Slot, Weights};
 
 async fn read(file: &File) -> Result<Vec<u8>, String> {
     let buffer = JsFuture::from(file.array_buffer()).await.map_err(js_message)?;
@@ -29,17 +29,16 @@ async fn take(page: &Rc<Page>, state: &Shared, file: File) {
         Ok(()) => read(&file).await.map_err(|e| format!("{name}: cannot read it: {e}")),
         Err(e) => Err(e),
     };
-    let device = state.borrow().device.clone();
-    match result.and_then(|bytes| app::load_user_weights(&name, &bytes, &device).map(|loaded| (loaded, bytes))) {
-        Ok(((generator, info), bytes)) => {
+    match result.and_then(|bytes| app::check_user_weights(&name, &bytes).map(|info| (info, bytes))) {
+        Ok((info, bytes)) => {
             let kind = info.model.kind();
             let trained = match &info.training {
                 Some(t) => format!(", trained {} steps with seed {}", t.steps, t.seed),
                 None => String::new(),
             };
             page.text("weights-message", &format!("Using {name}: a {} generator{trained}.", app::label(kind)));
-            let slot = Slot::Ready { generator, info, origin: Origin::File(name) };
-            state.borrow_mut().set_slot(kind, slot, Some(&bytes));
+            let slot = Slot::Ready { weights: Weights::File(Rc::new(bytes)), info, origin: Origin::File(name) };
+            state.borrow_mut().set_slot(kind, slot);
             page.choose_model(state, kind);
             page.mark("weights", "loaded");
             request_draw(page, state);

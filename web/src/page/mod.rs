@@ -32,7 +32,7 @@ use web_sys::{HtmlInputElement, KeyboardEvent, MouseEvent, Window};
 
 use fetch_limited::{js_message, read_limited};
 
-use crate::app::{self, MODELS, Slot};
+use crate::app::{self, MODELS, Slot, Weights};
 use view::{Page, listen, on_click};
 use webgpu::upgrade_to_webgpu;
 
@@ -56,8 +56,6 @@ struct State {
     /// Started where the browser offers WebGPU, after the first digits.
     gpu_drawer: Option<drawer::Drawer>,
     slots: Vec<(ModelKind, Slot)>,
-    /// The weights file behind each slot that has one, for a worker started later.
-    files: Vec<(ModelKind, ModelConfig, Rc<Vec<u8>>)>,
     model: ModelKind,
     seed: u64,
     drawing: Coalesce,
@@ -71,21 +69,31 @@ impl State {
         &self.slots.iter().find(|(k, _)| *k == kind).expect("every model has a slot").1
     }
 
-    /// Puts `slot` in place, and its generator in the drawing workers when
-    /// it came from a file (`bytes`).
-    fn set_slot(&mut self, kind: ModelKind, slot: Slot, bytes: Option<&[u8]>) {
-        self.files.retain(|(k, _, _)| *k != kind);
+    /// Puts `slot` in place, and its weights file, if it has one, in the drawing workers.
+    fn set_slot(&mut self, kind: ModelKind, slot: Slot) {
         let workers = std::iter::once(&self.drawer).chain(&self.gpu_drawer);
-        match (&slot, bytes) {
-            (Slot::Ready { info, .. }, Some(bytes)) => {
+        match &slot {
+            Slot::Ready { weights: Weights::File(bytes), info, .. } => {
                 workers.for_each(|w| w.load(kind, &info.model, bytes));
-                self.files.push((kind, info.model.clone(), Rc::new(bytes.to_vec())));
             }
             _ => workers.for_each(|w| {
                 w.forget(kind);
             }),
         }
         self.slots.iter_mut().find(|(k, _)| *k == kind).expect("every model has a slot").1 = slot;
+    }
+
+    /// The weights file of each model that has one, for a worker started later.
+    fn files(&self) -> Vec<(ModelKind, ModelConfig, Rc<Vec<u8>>)> {
+        self.slots
+            .iter()
+            .filter_map(|(kind, slot)| match slot {
+                Slot::Ready { weights: Weights::File(bytes), info, .. } => {
+                    Some((*kind, info.model.clone(), bytes.clone()))
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     /// The worker that can draw the chosen model now, and its name for
@@ -97,10 +105,10 @@ impl State {
         }
     }
 
-    /// The chosen model's generator and header, or why there is none.
-    fn chosen(&self) -> Result<(shared::Generator, WeightsInfo, app::Origin), String> {
+    /// The chosen model's weights and header, or why there are none.
+    fn chosen(&self) -> Result<(Weights, WeightsInfo, app::Origin), String> {
         match self.slot(self.model) {
-            Slot::Ready { generator, info, origin } => Ok((generator.clone(), info.clone(), origin.clone())),
+            Slot::Ready { weights, info, origin } => Ok((weights.clone(), info.clone(), origin.clone())),
             Slot::Failed(message) => Err(message.clone()),
             Slot::Loading => Err("still loading".into()),
         }
@@ -156,7 +164,7 @@ fn request_draw(page: &Rc<Page>, state: &Shared) {
                 let s = shared.borrow();
                 (s.chosen(), s.device.clone(), s.model, s.seed, s.drawing_worker())
             };
-            let (generator, info, origin) = match job {
+            let (weights, info, origin) = match job {
                 Ok(job) => job,
                 Err(message) => {
                     page.text("timing", &format!("{}: {message}", app::label(kind)));
@@ -171,7 +179,10 @@ fn request_draw(page: &Rc<Page>, state: &Shared) {
             };
             let (drawn, drawn_by) = match in_worker {
                 Some((picture, name)) => (Ok(picture), name),
-                None => (app::draw_digits(&generator, &info.model, seed, &device).await, "page"),
+                None => match weights.generator(&info.model, &device) {
+                    Ok(generator) => (app::draw_digits(&generator, &info.model, seed, &device).await, "page"),
+                    Err(e) => (Err(e), "page"),
+                },
             };
             match drawn {
                 Ok(picture) => {
@@ -288,7 +299,6 @@ async fn run() -> Result<(), JsValue> {
         drawer,
         gpu_drawer: None,
         slots: MODELS.iter().map(|&k| (k, Slot::Loading)).collect(),
-        files: Vec::new(),
         model,
         seed,
         drawing: Coalesce::default(),
@@ -307,7 +317,7 @@ async fn run() -> Result<(), JsValue> {
     let order = std::iter::once(chosen).chain(MODELS.into_iter().filter(|&k| k != chosen));
     let mut started = false;
     for kind in order {
-        let (slot, bytes) = load_model(&page.window, kind, &device).await;
+        let slot = load_model(&page.window, kind).await;
         let ready = slot.is_ready();
         if !matches!(state.borrow().slot(kind), Slot::Loading) {
             continue; // the user's own file arrived first: keep it
@@ -318,7 +328,7 @@ async fn run() -> Result<(), JsValue> {
                 radio.set_disabled(true);
             }
         }
-        state.borrow_mut().set_slot(kind, slot, Some(&bytes));
+        state.borrow_mut().set_slot(kind, slot);
         if ready && !started {
             started = true;
             if kind != chosen {
@@ -356,11 +366,11 @@ async fn run() -> Result<(), JsValue> {
     Ok(())
 }
 
-/// Downloads and checks one model; the bytes downloaded, for the worker.
-async fn load_model(window: &Window, kind: ModelKind, device: &Device) -> (Slot, Vec<u8>) {
+/// Downloads and checks one model (the workers build it).
+async fn load_model(window: &Window, kind: ModelKind) -> Slot {
     match fetch_bytes(window, &app::weights_url(kind), MAX_WEIGHTS_BYTES).await {
-        Ok(bytes) => (Slot::from_weights(kind, &bytes, device), bytes),
-        Err(reason) => (Slot::fetch_failed(kind, &reason), Vec::new()),
+        Ok(bytes) => Slot::from_weights(kind, bytes),
+        Err(reason) => Slot::fetch_failed(kind, &reason),
     }
 }
 

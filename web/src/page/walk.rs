@@ -68,7 +68,7 @@ pub fn request(page: &Rc<Page>, state: &Shared) {
                 let s = shared.borrow();
                 (s.chosen(), s.device.clone(), s.seed, s.walk.ends, s.drawing_worker())
             };
-            let Ok((generator, info, _)) = job else { return };
+            let Ok((weights, info, _)) = job else { return };
             // In the worker that draws the grid, as the grid; here if none can.
             let in_worker = match &worker {
                 Some((worker, _)) => worker.walk(info.model.kind(), seed, ends).await.ok(),
@@ -76,7 +76,10 @@ pub fn request(page: &Rc<Page>, state: &Shared) {
             };
             let walked = match in_worker {
                 Some(frames) => Ok(frames),
-                None => app::walk_frames(&generator, &info.model, seed, ends, &device).await,
+                None => match weights.generator(&info.model, &device) {
+                    Ok(generator) => app::walk_frames(&generator, &info.model, seed, ends, &device).await,
+                    Err(e) => Err(e),
+                },
             };
             match walked {
                 Ok(frames) => {

@@ -61,7 +61,7 @@ pub(super) async fn upgrade_to_webgpu(page: &Rc<Page>, state: &Shared) {
             let files = {
                 let mut s = state.borrow_mut();
                 s.gpu_drawer = Some(gpu.clone());
-                s.files.clone()
+                s.files()
             };
             // Files that come later (the user's, a trained generator) follow `State::set_slot`.
             for (kind, config, bytes) in &files {

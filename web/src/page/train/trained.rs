@@ -10,7 +10,7 @@ use wasm_bindgen_futures::spawn_local;
 use super::super::{Page, Shared, files, js_message, request_draw};
 use super::Backing;
 use super::worker::{self, TrainWorker};
-use crate::app::{Origin, Slot};
+use crate::app::{Origin, Slot, Weights};
 
 /// The run's generator as a weights file `trainer sample` reads, with the
 /// run's facts.
@@ -52,32 +52,30 @@ pub(super) fn use_in_grid(page: &Rc<Page>, state: &Shared) {
             Some(Backing::Here(run)) => {
                 let run = run.borrow();
                 let info = WeightsInfo::new(Role::Generator, run.config.clone(), Some(run.facts()));
-                Some((
-                    run.config.kind(),
-                    Slot::Ready { generator: run.generator(), info, origin: Origin::Trained { steps: run.step } },
-                ))
+                let weights = Weights::Trained(run.generator());
+                Some((run.config.kind(), Slot::Ready { weights, info, origin: Origin::Trained { steps: run.step } }))
             }
             _ => None,
         }
     };
     if let Some((kind, slot)) = here {
-        state.borrow_mut().set_slot(kind, slot, None);
+        state.borrow_mut().set_slot(kind, slot);
         page.choose_model(state, kind);
         return request_draw(page, state);
     }
-    // From the worker: its file, which the drawing worker gets too.
+    // From the worker: its file, which the drawing workers get.
     let (page, state) = (page.clone(), state.clone());
     spawn_local(async move {
-        let device = state.borrow().device.clone();
-        let loaded = trained_file(&state).await.and_then(|file| {
-            weights::load_generator(&file, None, &device).map(|l| (l, file)).map_err(|e| e.to_string())
-        });
-        match loaded {
-            Ok(((generator, info), file)) => {
+        let checked = trained_file(&state)
+            .await
+            .and_then(|file| weights::check_generator(&file, None).map(|info| (info, file)).map_err(|e| e.to_string()));
+        match checked {
+            Ok((info, file)) => {
                 let kind = info.model.kind();
                 let steps = info.training.as_ref().map_or(0, |t| t.steps as usize);
-                let slot = Slot::Ready { generator, info, origin: Origin::Trained { steps } };
-                state.borrow_mut().set_slot(kind, slot, Some(&file));
+                let slot =
+                    Slot::Ready { weights: Weights::File(Rc::new(file)), info, origin: Origin::Trained { steps } };
+                state.borrow_mut().set_slot(kind, slot);
                 page.choose_model(&state, kind);
                 request_draw(&page, &state);
             }
