@@ -3,7 +3,7 @@
 //! crate's documentation lists its own messages.
 #![cfg(target_arch = "wasm32")]
 
-use js_sys::{Array, Object, Reflect};
+use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use web_sys::DedicatedWorkerGlobalScope;
 
@@ -32,5 +32,30 @@ pub fn post(scope: &DedicatedWorkerGlobalScope, worker: &str, fields: &[(&str, J
     };
     if let Err(e) = sent {
         web_sys::console::error_2(&format!("{worker} could not answer:").into(), &e);
+    }
+}
+
+/// Posts `fields` with a picture of gray pixels, `width, height, pixels`
+/// (their buffer handed over, not copied) and `error: null`, or with only
+/// its `error`: how the workers send what they drew (the page's
+/// `channel::picture` reads it back).
+pub fn post_picture(
+    scope: &DedicatedWorkerGlobalScope,
+    worker: &str,
+    fields: &[(&str, JsValue)],
+    picture: Result<(usize, usize, &[u8]), String>,
+) {
+    match picture {
+        Ok((width, height, pixels)) => {
+            let pixels = Uint8Array::from(pixels);
+            let picture = [
+                ("width", (width as u32).into()),
+                ("height", (height as u32).into()),
+                ("pixels", pixels.clone().into()),
+                ("error", JsValue::NULL),
+            ];
+            post(scope, worker, &[fields, &picture[..]].concat(), Some(pixels.buffer().into()));
+        }
+        Err(e) => post(scope, worker, &[fields, &[("error", e.into())]].concat(), None),
     }
 }

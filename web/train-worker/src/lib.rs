@@ -25,7 +25,6 @@ use std::rc::Rc;
 use burn::prelude::*;
 use page_training::{Action, DATA_URL, Run, Settings, start_run};
 use shared::ModelKind;
-use shared::weights::{self, Precision};
 
 /// The worker's run, if one was started, and the device it trains on.
 pub struct Trainer {
@@ -72,19 +71,10 @@ impl Trainer {
         Ok(action)
     }
 
-    /// The run's generator as it is now, as a weights file with its facts
-    /// (read back asynchronously: WebGPU cannot be read synchronously in a browser).
+    /// The run's generator as it is now, as a weights file with its facts.
     pub fn weights(&self) -> impl Future<Output = Result<Vec<u8>, String>> + 'static + use<> {
-        let held = self.run.as_ref().map(|run| {
-            let run = run.borrow();
-            (run.generator(), run.config.clone(), run.facts())
-        });
-        async move {
-            let (generator, config, facts) = held.ok_or("no run has trained a generator")?;
-            weights::save_generator_async(&generator, &config, Some(facts), Precision::F32, &Device::flex())
-                .await
-                .map_err(|e| e.to_string())
-        }
+        let file = self.run.as_ref().map(|run| run.borrow().weights_file());
+        async move { file.ok_or("no run has trained a generator")?.await }
     }
 }
 
@@ -137,18 +127,10 @@ pub mod worker {
                 let json = serde_json::to_string(&report).expect("a report serialises");
                 post(scope, &[("op", "report".into()), ("report", json.into())], None);
             }
-            Event::Preview(Ok(picture)) => {
-                let pixels = Uint8Array::from(picture.pixels.as_slice());
-                let fields = [
-                    ("op", "preview".into()),
-                    ("width", (picture.width as u32).into()),
-                    ("height", (picture.height as u32).into()),
-                    ("pixels", pixels.clone().into()),
-                    ("error", JsValue::NULL),
-                ];
-                post(scope, &fields, Some(pixels.buffer().into()));
+            Event::Preview(drawn) => {
+                let picture = drawn.as_ref().map(|p| (p.width, p.height, p.pixels.as_slice())).map_err(Clone::clone);
+                worker_messages::post_picture(scope, "the training worker", &[("op", "preview".into())], picture);
             }
-            Event::Preview(Err(e)) => post(scope, &[("op", "preview".into()), ("error", e.into())], None),
         }
     }
 
@@ -290,7 +272,7 @@ mod tests {
             run.borrow_mut().step();
         }
         let file = pollster::block_on(trainer.weights()).unwrap();
-        let (_, info) = weights::load_generator(&file, Some(ModelKind::Gan), &Device::flex()).unwrap();
+        let (_, info) = shared::weights::load_generator(&file, Some(ModelKind::Gan), &Device::flex()).unwrap();
         assert_eq!(info.training.unwrap().steps, 3);
         assert_eq!(trainer.act("pause").unwrap_err(), "cannot pause a run that is finished");
     }

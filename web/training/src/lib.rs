@@ -20,7 +20,7 @@ use shared::epochs::Epochs;
 use shared::growth::{DEFAULT_PHASE_IMAGES, Schedule, Stage};
 use shared::latent::{self, ChaCha8Rng, stream};
 use shared::mnist::{Images, SizedImages};
-use shared::weights::TrainingFacts;
+use shared::weights::{self, Precision, TrainingFacts};
 use shared::{Discriminator, GanTrainer, Generator, ModelConfig, ModelKind, Recipe};
 
 /// The MNIST subset shipped with the page: the 10,000 test images, as
@@ -345,6 +345,18 @@ impl Run {
             batch_size: self.settings.batch_size,
             epochs: self.step / self.epochs.steps_per_epoch(),
             steps: self.step as u64,
+        }
+    }
+
+    /// The generator as it is now, as a weights file (f32) with the run's
+    /// facts, which `trainer sample` reads; read back asynchronously, as
+    /// WebGPU must be in a browser.
+    pub fn weights_file(&self) -> impl Future<Output = Result<Vec<u8>, String>> + 'static + use<> {
+        let (generator, config, facts) = (self.generator(), self.config.clone(), self.facts());
+        async move {
+            weights::save_generator_async(&generator, &config, Some(facts), Precision::F32, &Device::flex())
+                .await
+                .map_err(|e| e.to_string())
         }
     }
 }

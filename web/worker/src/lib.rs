@@ -153,19 +153,8 @@ pub mod worker {
 
     /// Posts `fields` with the picture's size and pixels (transferred), or with the error.
     fn post_picture(scope: &DedicatedWorkerGlobalScope, fields: &[(&str, JsValue)], drawn: Result<Gray, String>) {
-        match drawn {
-            Ok(picture) => {
-                let pixels = Uint8Array::from(picture.pixels.as_slice());
-                let picture = [
-                    ("width", (picture.width as u32).into()),
-                    ("height", (picture.height as u32).into()),
-                    ("pixels", pixels.clone().into()),
-                    ("error", JsValue::NULL),
-                ];
-                post(scope, &[fields, &picture[..]].concat(), Some(pixels.buffer().into()));
-            }
-            Err(e) => post(scope, &[fields, &[("error", e.into())]].concat(), None),
-        }
+        let picture = drawn.as_ref().map(|p| (p.width, p.height, p.pixels.as_slice())).map_err(Clone::clone);
+        worker_messages::post_picture(scope, "the drawing worker", fields, picture);
     }
 
     /// The shipped weights file at `url` (relative to the worker's script,

@@ -3,8 +3,7 @@
 
 use std::rc::Rc;
 
-use shared::ModelConfig;
-use shared::weights::{self, Precision, Role, TrainingFacts, WeightsInfo};
+use shared::weights::{self, Role, WeightsInfo};
 use wasm_bindgen_futures::spawn_local;
 
 use super::super::{Page, Shared, files, js_message, request_draw};
@@ -15,33 +14,17 @@ use crate::app::{Origin, Slot, Weights};
 /// The run's generator as a weights file `trainer sample` reads, with the
 /// run's facts.
 async fn trained_file(state: &Shared) -> Result<Vec<u8>, String> {
-    enum Source {
-        Here(shared::Generator, ModelConfig, TrainingFacts),
-        Worker(Result<js_sys::Promise, String>),
-    }
-    let source = {
-        let mut s = state.borrow_mut();
-        let training = &mut s.training;
-        match &training.run {
-            Some(Backing::Here(run)) => {
-                let run = run.borrow();
-                Source::Here(run.generator(), run.config.clone(), run.facts())
-            }
-            Some(Backing::Worker) => {
-                Source::Worker(training.worker.as_mut().map_or(Err("no training worker".into()), TrainWorker::ask_file))
-            }
-            None => return Err("no run has trained a generator".into()),
-        }
+    let here = match &state.borrow().training.run {
+        Some(Backing::Here(run)) => Some(run.borrow().weights_file()),
+        Some(Backing::Worker) => None,
+        None => return Err("no run has trained a generator".into()),
     };
-    match source {
-        Source::Here(generator, config, facts) => {
-            let host = burn::prelude::Device::flex();
-            weights::save_generator_async(&generator, &config, Some(facts), Precision::F32, &host)
-                .await
-                .map_err(|e| e.to_string())
-        }
-        Source::Worker(asked) => worker::file(asked?).await,
+    if let Some(file) = here {
+        return file.await;
     }
+    let asked =
+        state.borrow_mut().training.worker.as_mut().map_or(Err("no training worker".into()), TrainWorker::ask_file);
+    worker::file(asked?).await
 }
 
 /// The trained generator becomes the grid's, for its model.
