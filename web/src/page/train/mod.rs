@@ -83,6 +83,8 @@ pub struct Training {
     /// Started with the first run (on WebGPU once the page has switched to
     /// it, else on the CPU); down if it failed.
     worker: Option<TrainWorker>,
+    /// A WebGPU training worker failed: runs go to the CPU one from then on.
+    webgpu_failed: bool,
 }
 
 /// Fetches and decodes the MNIST subset, once.

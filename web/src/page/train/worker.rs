@@ -93,10 +93,18 @@ pub(super) async fn file(promise: js_sys::Promise) -> Result<Vec<u8>, String> {
 
 /// The training worker for the page's device, started if it was not (in
 /// place of one for the other device, its run superseded by the one
-/// starting); false once it has failed (the page then trains on its own CPU).
+/// starting; on the CPU once a WebGPU one failed); false once a CPU one has
+/// failed (the page then trains on its own CPU).
 pub(super) fn worker_up(page: &Rc<Page>, state: &Shared) -> bool {
-    let webgpu = state.borrow().gpu;
-    let other = state.borrow().training.worker.as_ref().is_some_and(|w| w.is_up() && w.webgpu != webgpu);
+    let webgpu = {
+        let s = state.borrow();
+        let failed = s.training.worker.as_ref().is_some_and(|w| w.webgpu && !w.is_up());
+        s.gpu && !failed && !s.training.webgpu_failed
+    };
+    if webgpu != state.borrow().gpu {
+        state.borrow_mut().training.webgpu_failed = true;
+    }
+    let other = state.borrow().training.worker.as_ref().is_some_and(|w| w.webgpu != webgpu);
     if other && let Some(mut worker) = state.borrow_mut().training.worker.take() {
         worker.fail("a run on another device took its place");
     }
