@@ -5,7 +5,8 @@
 //!
 //! The `<body>` carries the page's state in data attributes (`state`,
 //! `backend`, `model`, `seed`, `generation`, `ms`, `origin`, `drawnby`
-//! (`worker` or `page`), `drawer` (the CPU worker's status), `firstms` and
+//! (`webgpu-worker`, `worker` or `page`), `drawer` and `gpudrawer` (the CPU
+//! and the WebGPU worker's status), `firstms` and
 //! `firstby` (when the first digits appeared, and who drew them), `early`
 //! (grids `index.html` had the worker draw before this module loaded), and the
 //! `walk*`, `train*` and `weights*` ones of the submodules) so that tests,
