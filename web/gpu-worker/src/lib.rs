@@ -65,7 +65,7 @@ mod worker {
                 let data = event.data();
                 if !drawer::worker::handle(&answer, &drawing, &data) && !train_worker::worker::handle(&training, &data)
                 {
-                    drawer::worker::unknown(&answer);
+                    worker_messages::post_unknown(&answer, "the WebGPU worker");
                 }
             });
             scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));

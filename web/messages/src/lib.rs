@@ -35,6 +35,11 @@ pub fn post(scope: &DedicatedWorkerGlobalScope, worker: &str, fields: &[(&str, J
     }
 }
 
+/// Answers a message the worker does not know.
+pub fn post_unknown(scope: &DedicatedWorkerGlobalScope, worker: &str) {
+    post(scope, worker, &[("op", "error".into()), ("error", "unknown message".into())], None);
+}
+
 /// Posts `fields` with a picture of gray pixels, `width, height, pixels`
 /// (their buffer handed over, not copied) and `error: null`, or with only
 /// its `error`: how the workers send what they drew (the page's

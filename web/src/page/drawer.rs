@@ -4,7 +4,8 @@
 //! has sent a worker the generator now in the model's slot (the CPU worker
 //! takes them as they load; the page switches to the WebGPU one once it has
 //! built them all). For generators it cannot have (trained in this page),
-//! and when a worker fails, the page draws them itself. The messages are described in `web/worker/src/lib.rs`.
+//! and when a worker fails, the page draws them itself. The messages are
+//! described in `web/worker/src/lib.rs`.
 //!
 //! `index.html` starts the worker before this module has loaded, to draw the
 //! first digits (see [`FIRST`]); the page then adopts that worker rather than
@@ -78,7 +79,7 @@ struct Inner {
     name: &'static str,
     /// Told [`Inner::status`] whenever it changes.
     on_change: Option<OnChange>,
-    /// Down once the worker failed: the page draws everything itself.
+    /// Down once the worker failed: what it would have drawn goes elsewhere.
     link: Link,
     /// The serial of the last generator sent for each model, and the models
     /// whose last one the worker has built.
@@ -121,7 +122,8 @@ impl Inner {
         }
     }
 
-    /// The page draws everything itself from now on.
+    /// The worker is gone: it is asked for nothing more (`has`, `holds`
+    /// answer false), and the draws under way are refused.
     fn fail(&mut self, reason: &str) {
         web_sys::console::warn_1(&format!("{} stopped: {reason}", self.name).into());
         self.link.close();
@@ -259,21 +261,27 @@ impl Drawer {
         inner.link.is_up() && inner.sent.contains(&kind)
     }
 
-    /// The grid of `kind`'s digits for `seed`, drawn in the worker.
-    pub async fn draw(&self, kind: ModelKind, seed: u64) -> Result<Gray, String> {
+    /// Asks the worker for `op` on `kind`'s digits for `seed` (with `more`
+    /// fields); its answer, once it comes.
+    async fn ask(&self, op: &str, kind: ModelKind, seed: u64, more: &[(&str, JsValue)]) -> Result<JsValue, String> {
         let promise = {
             let mut inner = self.0.borrow_mut();
             let (id, promise) = inner.draws.open();
             let fields = [
-                ("op", "draw".into()),
+                ("op", op.into()),
                 ("id", id.into()),
                 ("model", kind.name().into()),
                 ("seed", seed.to_string().into()),
             ];
-            inner.send(message(&fields), JsValue::UNDEFINED);
+            inner.send(message(&[&fields[..], more].concat()), JsValue::UNDEFINED);
             promise
         };
-        let data = answer(promise).await?;
+        answer(promise).await
+    }
+
+    /// The grid of `kind`'s digits for `seed`, drawn in the worker.
+    pub async fn draw(&self, kind: ModelKind, seed: u64) -> Result<Gray, String> {
+        let data = self.ask("draw", kind, seed, &[]).await?;
         let name = self.0.borrow().name;
         picture(&data).ok_or_else(|| format!("{name} answered with a malformed picture"))
     }
@@ -281,21 +289,8 @@ impl Drawer {
     /// The frames of the latent walk between two digits of the grid of
     /// `kind`'s digits for `seed`, drawn in the worker.
     pub async fn walk(&self, kind: ModelKind, seed: u64, ends: WalkEnds) -> Result<Vec<Gray>, String> {
-        let promise = {
-            let mut inner = self.0.borrow_mut();
-            let (id, promise) = inner.draws.open();
-            let fields = [
-                ("op", "walk".into()),
-                ("id", id.into()),
-                ("model", kind.name().into()),
-                ("seed", seed.to_string().into()),
-                ("from", (ends.from as u32).into()),
-                ("to", (ends.to as u32).into()),
-            ];
-            inner.send(message(&fields), JsValue::UNDEFINED);
-            promise
-        };
-        let data = answer(promise).await?;
+        let more = [("from", (ends.from as u32).into()), ("to", (ends.to as u32).into())];
+        let data = self.ask("walk", kind, seed, &more).await?;
         let frames = field(&data, "frames").as_f64().unwrap_or(0.0) as usize;
         let name = self.0.borrow().name;
         let malformed = || format!("{name} answered with malformed frames");

@@ -242,7 +242,7 @@ pub mod worker {
         let answer = scope.clone();
         let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
             if !handle(&state, &event.data()) {
-                post(&answer, &[("op", "error".into()), ("error", "unknown message".into())], None);
+                worker_messages::post_unknown(&answer, "the training worker");
             }
         });
         scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));

@@ -256,11 +256,6 @@ pub mod worker {
         true
     }
 
-    /// Answers a message no part of the worker knows.
-    pub fn unknown(scope: &DedicatedWorkerGlobalScope) {
-        post(scope, &[("op", "error".into()), ("error", "unknown message".into())], None);
-    }
-
     /// The CPU worker's entry point; the WebGPU worker has its own.
     #[cfg(feature = "entry")]
     #[wasm_bindgen(start)]
@@ -271,7 +266,7 @@ pub mod worker {
         let answer = scope.clone();
         let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
             if !handle(&answer, &drawer, &event.data()) {
-                unknown(&answer);
+                worker_messages::post_unknown(&answer, "the drawing worker");
             }
         });
         scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
