@@ -96,14 +96,7 @@ pub(super) async fn file(promise: js_sys::Promise) -> Result<Vec<u8>, String> {
 /// starting; on the CPU once a WebGPU one failed); false once a CPU one has
 /// failed (the page then trains on its own CPU).
 pub(super) fn worker_up(page: &Rc<Page>, state: &Shared) -> bool {
-    let webgpu = {
-        let s = state.borrow();
-        let failed = s.training.worker.as_ref().is_some_and(|w| w.webgpu && !w.is_up());
-        s.gpu && !failed && !s.training.webgpu_failed
-    };
-    if webgpu != state.borrow().gpu {
-        state.borrow_mut().training.webgpu_failed = true;
-    }
+    let webgpu = state.borrow().gpu && !state.borrow().training.webgpu_failed;
     let other = state.borrow().training.worker.as_ref().is_some_and(|w| w.webgpu != webgpu);
     if other && let Some(mut worker) = state.borrow_mut().training.worker.take() {
         worker.fail("a run on another device took its place");
@@ -203,17 +196,22 @@ fn receive(page: &Rc<Page>, state: &Shared, data: JsValue) {
 }
 
 /// The worker stopped (its module did not load, or it crashed): a run it
-/// had is lost; the next one trains here.
+/// had is lost; the next one trains in the CPU training worker if this was
+/// the WebGPU one, else here.
 fn worker_failed(page: &Page, state: &Shared, reason: &str) {
     let message = format!("the training worker stopped: {reason}");
     web_sys::console::warn_1(&message.clone().into());
     let mut s = state.borrow_mut();
+    let webgpu = s.training.worker.as_ref().is_some_and(|w| w.webgpu);
     if let Some(worker) = s.training.worker.as_mut() {
         worker.fail(reason);
     }
+    // After a WebGPU worker, the next run goes to the CPU training worker (`worker_up`).
+    s.training.webgpu_failed |= webgpu;
+    let next = if webgpu { "the CPU" } else { "this page" };
     if s.training.sent.take().is_some() {
         drop(s);
-        return not_started(page, state, &format!("{message}; start again to train on this page"));
+        return not_started(page, state, &format!("{message}; start again to train on {next}"));
     }
     let lost = matches!(s.training.run, Some(Backing::Worker));
     drop(s);
