@@ -8,12 +8,15 @@
 //! it is burn's [`Adam`]. Its state is burn's [`AdamState`], so checkpoints
 //! are the same either way.
 
+use std::mem::MaybeUninit;
+
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, Flex, backend_extension};
+use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::optim::{Adam, AdamConfig, AdamState, AdaptiveMomentumState, LearningRate, Optimizer};
 use burn::prelude::*;
-use burn::tensor::DType;
+use burn::tensor::{DType, TensorData};
+use multiversion::multiversion;
 
 use crate::cpu::values;
 
@@ -111,32 +114,107 @@ impl FusedAdamOps for Flex {
         grad: FlexTensor,
         moment_1: FlexTensor,
         moment_2: FlexTensor,
-        [beta_1, beta_2, size, epsilon]: [f32; 4],
+        factors: [f32; 4],
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        let (mut weight, mut moment_1, mut moment_2) = (owned(weight), owned(moment_1), owned(moment_2));
+        let (mut moment_1, mut moment_2) = (owned(moment_1), owned(moment_2));
         let grad = values(&grad);
-        let update = |(((w, m1), m2), g): (((&mut f32, &mut f32), &mut f32), &f32)| {
-            *m1 = beta_1 * *m1 + (1.0 - beta_1) * g;
-            *m2 = beta_2 * *m2 + (1.0 - beta_2) * g * g;
-            *w -= size * *m1 / (m2.sqrt() + epsilon);
+        let (m1, m2) = (moment_1.storage_mut::<f32>(), moment_2.storage_mut::<f32>());
+        let weight = if is_whole(&weight) && weight.is_unique() {
+            let mut weight = weight;
+            for_each_chunk(weight.storage_mut::<f32>(), m1, m2, |start, w, m1, m2| {
+                update_in_place(w, m1, m2, &grad[start..][..w.len()], factors)
+            });
+            weight
+        } else {
+            // Still held elsewhere (the caller kept the module it passed in):
+            // the new values go to a buffer of their own, rather than to a
+            // copy then updated in place, one pass fewer.
+            let old = values(&weight);
+            let mut new = Vec::<f32>::with_capacity(old.len());
+            for_each_chunk(&mut new.spare_capacity_mut()[..old.len()], m1, m2, |start, new, m1, m2| {
+                let range = start..start + new.len();
+                update_into(new, &old[range.clone()], m1, m2, &grad[range], factors)
+            });
+            // SAFETY: `update_into` wrote every value up to `old.len()`.
+            unsafe { new.set_len(old.len()) };
+            tensor_like(new, &weight)
         };
-        let (w, m1, m2) = (weight.storage_mut::<f32>(), moment_1.storage_mut::<f32>(), moment_2.storage_mut::<f32>());
-        #[cfg(not(target_family = "wasm"))]
-        {
-            use rayon::prelude::*;
-            w.par_iter_mut().zip(m1.par_iter_mut()).zip(m2.par_iter_mut()).zip(grad.par_iter()).for_each(update);
-        }
-        #[cfg(target_family = "wasm")]
-        w.iter_mut().zip(m1.iter_mut()).zip(m2.iter_mut()).zip(grad.iter()).for_each(update);
         (weight, moment_1, moment_2)
     }
+}
+
+// The two loops are compiled for AVX-512 and AVX2 as well, chosen at run
+// time: 16 lanes a step where the baseline x86-64 build has 4.
+
+/// One step of `w`, `m1`, `m2` with the gradient `g`, in place.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+fn update_in_place(w: &mut [f32], m1: &mut [f32], m2: &mut [f32], g: &[f32], factors: [f32; 4]) {
+    for (((w, m1), m2), g) in w.iter_mut().zip(m1).zip(m2).zip(g) {
+        *w -= decrease(m1, m2, *g, factors);
+    }
+}
+
+/// One step of `m1`, `m2` with the gradient `g`, and the weights `old` after it in `new`.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+fn update_into(
+    new: &mut [MaybeUninit<f32>],
+    old: &[f32],
+    m1: &mut [f32],
+    m2: &mut [f32],
+    g: &[f32],
+    factors: [f32; 4],
+) {
+    for ((((new, old), m1), m2), g) in new.iter_mut().zip(old).zip(m1).zip(m2).zip(g) {
+        new.write(old - decrease(m1, m2, *g, factors));
+    }
+}
+
+/// Moves both moments by the gradient `g` and returns the weight's decrease.
+#[inline(always)]
+fn decrease(m1: &mut f32, m2: &mut f32, g: f32, [beta_1, beta_2, size, epsilon]: [f32; 4]) -> f32 {
+    *m1 = beta_1 * *m1 + (1.0 - beta_1) * g;
+    *m2 = beta_2 * *m2 + (1.0 - beta_2) * g * g;
+    size * *m1 / (m2.sqrt() + epsilon)
+}
+
+/// Values per task: enough that rayon's hand-offs do not show.
+const CHUNK: usize = 1 << 15;
+
+/// `f(start, w, m1, m2)` for each `CHUNK`-long run of the three from `start`
+/// (they have the same length), on every core.
+fn for_each_chunk<W: Send>(
+    w: &mut [W],
+    m1: &mut [f32],
+    m2: &mut [f32],
+    f: impl Fn(usize, &mut [W], &mut [f32], &mut [f32]) + Send + Sync,
+) {
+    #[cfg(not(target_family = "wasm"))]
+    {
+        use rayon::prelude::*;
+        let chunks = w.par_chunks_mut(CHUNK).zip(m1.par_chunks_mut(CHUNK)).zip(m2.par_chunks_mut(CHUNK));
+        chunks.enumerate().for_each(|(i, ((w, m1), m2))| f(i * CHUNK, w, m1, m2));
+    }
+    #[cfg(target_family = "wasm")]
+    {
+        let chunks = w.chunks_mut(CHUNK).zip(m1.chunks_mut(CHUNK)).zip(m2.chunks_mut(CHUNK));
+        chunks.enumerate().for_each(|(i, ((w, m1), m2))| f(i * CHUNK, w, m1, m2));
+    }
+}
+
+/// Whether the tensor's storage is exactly its values, in order.
+fn is_whole(t: &FlexTensor) -> bool {
+    t.is_contiguous()
+        && t.layout().start_offset() == 0
+        && t.bytes().len() == t.layout().num_elements() * size_of::<f32>()
+}
+
+/// `values` as a tensor of `like`'s shape.
+fn tensor_like(values: Vec<f32>, like: &FlexTensor) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, like.shape()))
 }
 
 /// A contiguous tensor whose storage is exactly its values, so that
 /// `storage_mut` covers them (copied if shared or a view).
 fn owned(t: FlexTensor) -> FlexTensor {
-    let layout_is_whole = t.is_contiguous()
-        && t.layout().start_offset() == 0
-        && t.bytes().len() == t.layout().num_elements() * size_of::<f32>();
-    if layout_is_whole { t } else { FlexTensor::from_data(t.into_data()) }
+    if is_whole(&t) { t } else { FlexTensor::from_data(t.into_data()) }
 }

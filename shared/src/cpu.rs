@@ -16,6 +16,90 @@ pub(crate) fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
     }
 }
 
+/// A matrix read from a slice: `rows x columns`, the entry `(i, j)` at
+/// `i * row_stride + j * column_stride` (a transposed view swaps the strides).
+#[derive(Clone, Copy)]
+pub(crate) struct Matrix<'a> {
+    pub values: &'a [f32],
+    pub rows: usize,
+    pub columns: usize,
+    pub row_stride: usize,
+    pub column_stride: usize,
+}
+
+impl<'a> Matrix<'a> {
+    /// `values` as a row-major `rows x columns` matrix.
+    pub fn new(values: &'a [f32], rows: usize, columns: usize) -> Self {
+        assert_eq!(values.len(), rows * columns, "a {rows} x {columns} matrix");
+        Self { values, rows, columns, row_stride: columns, column_stride: 1 }
+    }
+
+    /// The transpose, the same values.
+    pub fn t(self) -> Self {
+        Self {
+            rows: self.columns,
+            columns: self.rows,
+            row_stride: self.column_stride,
+            column_stride: self.row_stride,
+            ..self
+        }
+    }
+}
+
+/// `a x b`, row-major, with `gemm` (on every core for large products, as
+/// burn's CPU backend does). Unlike burn's `float_matmul`, the product is
+/// written straight into its buffer: burn's clears the buffer, then copies it
+/// once more to align it, two passes over the output that cost as much as a
+/// product with a short inner dimension (a weight gradient's).
+pub(crate) fn matmul(a: Matrix, b: Matrix) -> Vec<f32> {
+    assert_eq!(a.columns, b.rows, "matrix product of {} x {} by {} x {}", a.rows, a.columns, b.rows, b.columns);
+    let (m, n, k) = (a.rows, b.columns, a.columns);
+    for x in [a, b] {
+        // The last entry must lie in the slice.
+        if x.rows > 0 && x.columns > 0 {
+            assert!((x.rows - 1) * x.row_stride + (x.columns - 1) * x.column_stride < x.values.len());
+        }
+    }
+    let mut product = Vec::<f32>::with_capacity(m * n);
+    if k == 0 {
+        product.resize(m * n, 0.0);
+        return product;
+    }
+    #[cfg(not(target_family = "wasm"))]
+    let parallelism = if m * n * k >= 192 * 192 * 192 { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None };
+    #[cfg(target_family = "wasm")]
+    let parallelism = gemm::Parallelism::None;
+    let stride = |s: usize| s as isize;
+    // SAFETY: the reads stay in `a` and `b` (checked above); the product's
+    // `m * n` values are written, never read (`read_dst` false), before
+    // `set_len`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            product.as_mut_ptr(),
+            1,
+            stride(n),
+            false,
+            a.values.as_ptr(),
+            stride(a.column_stride),
+            stride(a.row_stride),
+            b.values.as_ptr(),
+            stride(b.column_stride),
+            stride(b.row_stride),
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+        product.set_len(m * n);
+    }
+    product
+}
+
 pub(crate) fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
@@ -41,4 +125,40 @@ pub(crate) fn map<T: Send>(count: usize, f: impl Fn(usize) -> T + Send + Sync) -
     }
     #[cfg(target_family = "wasm")]
     (0..count).map(f).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Matrix, matmul};
+
+    /// `a x b` by the definition, for row-major `a: m x k`, `b: k x n`.
+    fn naive(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
+        (0..m * n).map(|ij| (0..k).map(|l| a[ij / n * k + l] * b[l * n + ij % n]).sum()).collect()
+    }
+
+    /// `x: rows x columns` row-major, transposed into a new buffer.
+    fn transposed(x: &[f32], rows: usize, columns: usize) -> Vec<f32> {
+        (0..rows * columns).map(|ji| x[ji % rows * columns + ji / rows]).collect()
+    }
+
+    #[test]
+    fn products_of_matrices_and_transposed_views_match_the_definition() {
+        // Large enough for several of gemm's blocks and threads, odd sizes.
+        for (m, k, n) in [(3, 5, 2), (67, 300, 129), (200, 64, 250)] {
+            let a: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 13) as f32 - 6.0).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| ((i * 104_729) % 11) as f32 * 0.5 - 2.0).collect();
+            let expected = naive(&a, &b, m, k, n);
+            let (a_t, b_t) = (transposed(&a, m, k), transposed(&b, k, n));
+            let products = [
+                matmul(Matrix::new(&a, m, k), Matrix::new(&b, k, n)),
+                matmul(Matrix::new(&a_t, k, m).t(), Matrix::new(&b, k, n)),
+                matmul(Matrix::new(&a, m, k), Matrix::new(&b_t, n, k).t()),
+            ];
+            for product in products {
+                // Integer-valued sums: exact in f32 at these sizes.
+                assert_eq!(product, expected, "{m} x {k} x {n}");
+            }
+        }
+        assert_eq!(matmul(Matrix::new(&[], 2, 0), Matrix::new(&[], 0, 3)), vec![0.0; 6]);
+    }
 }

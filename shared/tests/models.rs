@@ -149,3 +149,20 @@ fn a_saturated_sigmoid_gives_zero_gradient_not_nan() {
         assert!(grad[2] != 0.0, "target {target}: an unsaturated item must learn");
     }
 }
+
+/// The training step judges real images and fakes as one batch where the
+/// discriminator says each image's logit depends on it alone: it must be so
+/// for the MLP, and must not be claimed for the conv one (its BatchNorm
+/// normalises by the batch in training).
+#[test]
+fn only_the_mlp_discriminator_judges_each_image_alone() {
+    let device = device().autodiff();
+    for (kind, side) in [(ModelKind::Gan, 28), (ModelKind::Pggan, 32)] {
+        let (g, d) = ModelConfig::post(kind).init(InitScheme::Dcgan, 0, &device);
+        let (fakes, reals) = (g.generate(z(3, 100, &device)), real_batch(2, side, &device));
+        let apart = [values(d.logits(fakes.clone())), values(d.logits(reals.clone()))].concat();
+        let together = values(d.logits(Tensor::cat(vec![fakes, reals], 0)));
+        let same = apart.iter().zip(&together).all(|(a, t)| (a - t).abs() <= 1e-5 * (1.0 + a.abs()));
+        assert_eq!(same, d.judges_each_image_alone(), "{}", kind.name());
+    }
+}

@@ -1,7 +1,7 @@
 //! The batched convolutions as an operation of burn's CPU backend (`Flex`),
 //! through burn's backend extensions, with their own backward pass
 //! (`super::autodiff`). Each direction of each layer is one wide matrix
-//! product over the whole batch (`Flex`'s multi-threaded `gemm`) between the
+//! product over the whole batch (`crate::cpu::matmul`, multi-threaded) between the
 //! moves of `super::lowering`, with `dy` the output's gradient as
 //! `[out, positions]`:
 //!
@@ -15,12 +15,11 @@
 //! weight gradient.
 
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Flex, TensorMetadata, backend_extension};
 
 use super::lowering::{Geometry, col2im, im2col, swap_outer, transposed_output};
-use crate::cpu::{tensor, values};
+use crate::cpu::{Matrix, matmul, tensor, values};
 
 /// Convolutions without bias, square kernel, stride and padding, dilation 1,
 /// one group, as PyTorch's `F.conv2d` / `F.conv_transpose2d`; `f32` only.
@@ -91,19 +90,9 @@ fn dims(t: &FlexTensor) -> [usize; 4] {
 }
 
 /// A map `[batch, channels, h, w]` as the matrix `[channels, batch * h * w]`.
-fn channels_outer(x: &FlexTensor) -> FlexTensor {
+fn channels_outer(x: &FlexTensor) -> Vec<f32> {
     let [batch, channels, height, width] = dims(x);
-    tensor(swap_outer(&values(x), batch, channels, height * width), [channels, batch * height * width])
-}
-
-/// The matrix `[channels, batch * h * w]` as a map `[batch, channels, h, w]`.
-fn batch_outer(x: &FlexTensor, [batch, channels, height, width]: [usize; 4]) -> FlexTensor {
-    tensor(swap_outer(&values(x), channels, batch, height * width), [batch, channels, height, width])
-}
-
-/// A weight `[out, in, k, k]` as the matrix `[out, patch]` (the same values).
-fn weight_matrix(weight: &FlexTensor, g: &Geometry) -> FlexTensor {
-    weight.reshape([g.out_channels, g.patch()].into())
+    swap_outer(&values(x), batch, channels, height * width)
 }
 
 /// The patch matrix of `x`, `[patch, positions]`.
@@ -118,15 +107,19 @@ pub(super) fn forward(x: FlexTensor, weight: FlexTensor, g: &Geometry) -> FlexTe
 
 /// `conv2d(x, weight)` from the patch matrix of `x`.
 pub(super) fn forward_from_patches(patches: FlexTensor, weight: FlexTensor, g: &Geometry) -> FlexTensor {
-    let y = Flex::float_matmul(weight_matrix(&weight, g), patches);
-    batch_outer(&y, [g.batch, g.out_channels, g.out_height(), g.out_width()])
+    let (weight, patches) = (values(&weight), values(&patches));
+    let y = matmul(Matrix::new(&weight, g.out_channels, g.patch()), Matrix::new(&patches, g.patch(), g.positions()));
+    let (out_h, out_w) = (g.out_height(), g.out_width());
+    tensor(swap_outer(&y, g.out_channels, g.batch, out_h * out_w), [g.batch, g.out_channels, out_h, out_w])
 }
 
 /// The gradient of `conv2d(x, weight)` with respect to `x`, given the
 /// output's gradient `dy`: `[batch, in, h, w]`.
 pub(super) fn input_grad(dy: FlexTensor, weight: FlexTensor, g: &Geometry) -> FlexTensor {
-    let patch_grads = Flex::float_matmul(weight_matrix(&weight, g).transpose(0, 1), channels_outer(&dy));
-    tensor(col2im(&values(&patch_grads), g), [g.batch, g.in_channels, g.height, g.width])
+    let (weight, dy) = (values(&weight), channels_outer(&dy));
+    let weight = Matrix::new(&weight, g.out_channels, g.patch());
+    let patch_grads = matmul(weight.t(), Matrix::new(&dy, g.out_channels, g.positions()));
+    tensor(col2im(&patch_grads, g), [g.batch, g.in_channels, g.height, g.width])
 }
 
 /// The gradient of `conv2d(x, weight)` with respect to `weight`, given the
@@ -139,6 +132,8 @@ pub(super) fn weight_grad(x: FlexTensor, dy: FlexTensor, g: &Geometry) -> FlexTe
 /// [`weight_grad`] from the patch matrix of `x`.
 #[cfg(feature = "train")]
 pub(super) fn weight_grad_from_patches(patches: FlexTensor, dy: FlexTensor, g: &Geometry) -> FlexTensor {
-    let grad = Flex::float_matmul(channels_outer(&dy), patches.transpose(0, 1));
-    grad.reshape([g.out_channels, g.in_channels, g.kernel, g.kernel].into())
+    let (patches, dy) = (values(&patches), channels_outer(&dy));
+    let patches = Matrix::new(&patches, g.patch(), g.positions());
+    let grad = matmul(Matrix::new(&dy, g.out_channels, g.positions()), patches.t());
+    tensor(grad, [g.out_channels, g.in_channels, g.kernel, g.kernel])
 }

@@ -349,6 +349,15 @@ impl Discriminator {
         }
     }
 
+    /// Whether an image's logit depends on that image alone. The conv
+    /// discriminator's BatchNorm normalises by the batch's statistics, so
+    /// there a batch of real images and one of fakes must be judged apart,
+    /// as the post does; the MLP's can be judged as one batch, with the same
+    /// logits.
+    pub fn judges_each_image_alone(&self) -> bool {
+        matches!(self, Discriminator::Gan(_))
+    }
+
     /// Full-size images to one logit per image, `[batch, 1]`. A growing
     /// discriminator also takes images at its stage's resolution, and
     /// average-pools larger ones down to it.
