@@ -15,10 +15,10 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::optim::{Adam, AdamConfig, AdamState, AdaptiveMomentumState, LearningRate, Optimizer};
 use burn::prelude::*;
-use burn::tensor::{DType, TensorData};
+use burn::tensor::DType;
 use multiversion::multiversion;
 
-use crate::cpu::values;
+use crate::cpu::{tensor_shaped, values};
 
 /// Adam without weight decay, AMSGrad or clipping (what the post uses).
 #[derive(Clone)]
@@ -137,7 +137,7 @@ impl FusedAdamOps for Flex {
             });
             // SAFETY: `update_into` wrote every value up to `old.len()`.
             unsafe { new.set_len(old.len()) };
-            tensor_like(new, &weight)
+            tensor_shaped(new, weight.shape())
         };
         (weight, moment_1, moment_2)
     }
@@ -206,11 +206,6 @@ fn is_whole(t: &FlexTensor) -> bool {
     t.is_contiguous()
         && t.layout().start_offset() == 0
         && t.bytes().len() == t.layout().num_elements() * size_of::<f32>()
-}
-
-/// `values` as a tensor of `like`'s shape.
-fn tensor_like(values: Vec<f32>, like: &FlexTensor) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, like.shape()))
 }
 
 /// A contiguous tensor whose storage is exactly its values, so that

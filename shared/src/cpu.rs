@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 
 use burn::backend::flex::FlexTensor;
-use burn::tensor::TensorData;
+use burn::tensor::{Shape, TensorData};
 
 /// The values in row-major order, borrowed when they already are.
 pub(crate) fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
@@ -98,6 +98,11 @@ pub(crate) fn matmul(a: Matrix, b: Matrix) -> Vec<f32> {
         product.set_len(m * n);
     }
     product
+}
+
+/// `values` as a tensor of `shape`.
+pub(crate) fn tensor_shaped(values: Vec<f32>, shape: Shape) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
 }
 
 pub(crate) fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {

@@ -16,6 +16,8 @@ fn compare(name: &str, ours: impl Fn(Tensor<2>) -> Tensor<2>, theirs: impl Fn(Te
     let upstream = Tensor::<2>::random([64, 300], Distribution::Normal(0.0, 1.0), &device);
     let (a, b) = (ours(x.clone()), theirs(x.clone()));
     assert_eq!(values(a.clone().inner()), values(b.clone().inner()), "{name}: values");
+    // Without autodiff too (drawing).
+    assert_eq!(values(ours(x.clone().inner())), values(b.clone().inner()), "{name}: values, no autodiff");
     let grads_a = (a * upstream.clone()).sum().backward();
     let grads_b = (b * upstream).sum().backward();
     let (ga, gb) = (values(x.grad(&grads_a).unwrap()), values(x.grad(&grads_b).unwrap()));

@@ -14,15 +14,15 @@
 use burn::nn::BatchNorm;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::prelude::*;
-use burn::tensor::activation::{relu, tanh};
+use burn::tensor::activation::tanh;
 
 use super::{LEAKY_SLOPE, PgganConfig};
-use crate::activation::leaky_relu;
+use crate::activation::{Rectifier, leaky_relu};
 use crate::aids::{self, gained};
 use crate::conv::forward_conv2d;
 use crate::growth::{Stage, downsample, upsample};
 use crate::init::LayerInit;
-use crate::norm::batch_norm;
+use crate::norm::batch_norm_then;
 
 /// One generator block: `ConvTranspose2d` then BatchNorm + ReLU, or Tanh for
 /// the last block (which has no BatchNorm).
@@ -37,7 +37,7 @@ impl GenBlock {
         let x = crate::conv::forward_conv_transpose2d(&self.conv, x);
         let x = gained(x, equalized, aids::gain_conv_transpose2d(&self.conv));
         match &self.bn {
-            Some(bn) => relu(batch_norm(bn, x)),
+            Some(bn) => batch_norm_then(bn, x, Rectifier::Relu),
             None => tanh(x),
         }
     }
@@ -188,7 +188,7 @@ impl DiscBlock {
         let x = crate::conv::forward_conv2d(&self.conv, x);
         let x = gained(x, equalized, aids::gain_conv2d(&self.conv));
         match &self.bn {
-            Some(bn) => leaky_relu(batch_norm(bn, x), LEAKY_SLOPE),
+            Some(bn) => batch_norm_then(bn, x, Rectifier::Leaky(LEAKY_SLOPE)),
             None => x,
         }
     }
