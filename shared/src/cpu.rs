@@ -52,52 +52,81 @@ impl<'a> Matrix<'a> {
 /// once more to align it, two passes over the output that cost as much as a
 /// product with a short inner dimension (a weight gradient's).
 pub(crate) fn matmul(a: Matrix, b: Matrix) -> Vec<f32> {
+    let (m, n) = (a.rows, b.columns);
+    let mut product = Vec::<f32>::with_capacity(m * n);
+    // SAFETY: `product` holds `m * n` values, which `gemm` writes and, with
+    // `accumulate` false, never reads, before `set_len`.
+    unsafe {
+        gemm_into(product.as_mut_ptr(), (n, 1), false, a, b);
+        product.set_len(m * n);
+    }
+    product
+}
+
+/// `out += a x b`, where `out` is `a.rows x b.columns` with the entry `(i, j)`
+/// at `i * row_stride + j * column_stride`.
+pub(crate) fn matmul_add(out: &mut [f32], (row_stride, column_stride): (usize, usize), a: Matrix, b: Matrix) {
+    if a.rows > 0 && b.columns > 0 {
+        assert!((a.rows - 1) * row_stride + (b.columns - 1) * column_stride < out.len(), "product outside its buffer");
+    }
+    // SAFETY: every entry lies in `out` (checked above).
+    unsafe { gemm_into(out.as_mut_ptr(), (row_stride, column_stride), true, a, b) }
+}
+
+/// `out = a x b`, or `out += a x b` if `accumulate`, with `out`'s strides.
+///
+/// # Safety
+/// `out` must be valid for writes (and, if `accumulate`, reads) at every
+/// entry of the `a.rows x b.columns` product.
+unsafe fn gemm_into(
+    out: *mut f32,
+    (row_stride, column_stride): (usize, usize),
+    accumulate: bool,
+    a: Matrix,
+    b: Matrix,
+) {
     assert_eq!(a.columns, b.rows, "matrix product of {} x {} by {} x {}", a.rows, a.columns, b.rows, b.columns);
     let (m, n, k) = (a.rows, b.columns, a.columns);
+    if m == 0 || n == 0 {
+        return;
+    }
     for x in [a, b] {
         // The last entry must lie in the slice.
         if x.rows > 0 && x.columns > 0 {
             assert!((x.rows - 1) * x.row_stride + (x.columns - 1) * x.column_stride < x.values.len());
         }
     }
-    let mut product = Vec::<f32>::with_capacity(m * n);
-    if k == 0 {
-        product.resize(m * n, 0.0);
-        return product;
-    }
     #[cfg(not(target_family = "wasm"))]
     let parallelism = if m * n * k >= 192 * 192 * 192 { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None };
     #[cfg(target_family = "wasm")]
     let parallelism = gemm::Parallelism::None;
     let stride = |s: usize| s as isize;
-    // SAFETY: the reads stay in `a` and `b` (checked above); the product's
-    // `m * n` values are written, never read (`read_dst` false), before
-    // `set_len`.
+    // SAFETY: the reads stay in `a` and `b` (checked above), the writes in
+    // `out` (the caller's promise); with `k == 0` gemm leaves `out` as it
+    // is or sets it to zeros.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            product.as_mut_ptr(),
-            1,
-            stride(n),
-            false,
+            out,
+            stride(column_stride),
+            stride(row_stride),
+            accumulate,
             a.values.as_ptr(),
             stride(a.column_stride),
             stride(a.row_stride),
             b.values.as_ptr(),
             stride(b.column_stride),
             stride(b.row_stride),
-            0.0,
+            if accumulate { 1.0 } else { 0.0 },
             1.0,
             false,
             false,
             false,
             parallelism,
-        );
-        product.set_len(m * n);
+        )
     }
-    product
 }
 
 /// `values` as a tensor of `shape`.
@@ -134,7 +163,7 @@ pub(crate) fn map<T: Send>(count: usize, f: impl Fn(usize) -> T + Send + Sync) -
 
 #[cfg(test)]
 mod tests {
-    use super::{Matrix, matmul};
+    use super::{Matrix, matmul, matmul_add};
 
     /// `a x b` by the definition, for row-major `a: m x k`, `b: k x n`.
     fn naive(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
@@ -163,6 +192,10 @@ mod tests {
                 // Integer-valued sums: exact in f32 at these sizes.
                 assert_eq!(product, expected, "{m} x {k} x {n}");
             }
+            // Added to what the output holds, written by columns.
+            let mut sums = vec![1.0; m * n];
+            matmul_add(&mut sums, (1, m), Matrix::new(&a, m, k), Matrix::new(&b, k, n));
+            assert_eq!(sums, transposed(&expected, m, n).iter().map(|x| x + 1.0).collect::<Vec<_>>());
         }
         assert_eq!(matmul(Matrix::new(&[], 2, 0), Matrix::new(&[], 0, 3)), vec![0.0; 6]);
     }

@@ -20,6 +20,7 @@ pub mod growth;
 pub mod image;
 pub mod init;
 pub mod latent;
+pub mod linear;
 pub mod mnist;
 pub mod models;
 pub mod norm;

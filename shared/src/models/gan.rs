@@ -7,6 +7,7 @@ use burn::tensor::activation::{relu, tanh};
 use super::{GanConfig, LEAKY_SLOPE};
 use crate::activation::leaky_relu;
 use crate::init::LayerInit;
+use crate::linear::linear;
 
 /// `Linear(100,256) ReLU Linear(256,512) ReLU Linear(512,1024) ReLU Linear(1024,784) Tanh`.
 #[derive(Module, Debug)]
@@ -29,7 +30,7 @@ impl GanGenerator {
         let last = self.layers.len() - 1;
         let mut x = z;
         for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(x);
+            x = linear(layer, x);
             x = if i < last { relu(x) } else { tanh(x) };
         }
         let batch = x.dims()[0];
@@ -57,7 +58,7 @@ impl GanDiscriminator {
         let last = self.layers.len() - 1;
         let mut x = images.flatten(1, 3);
         for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(x);
+            x = linear(layer, x);
             if i < last {
                 x = leaky_relu(x, LEAKY_SLOPE);
             }
