@@ -142,15 +142,29 @@ mod fused {
     /// dependent scalar additions).
     #[inline(always)]
     fn lane_sum(len: usize, f: impl Fn(usize) -> f32) -> f32 {
+        lane_sums(len, |i| (f(i), 0.0)).0
+    }
+
+    /// Both sums of `f(i) = (a, b)` over `0..len`, as [`lane_sum`].
+    #[inline(always)]
+    fn lane_sums(len: usize, f: impl Fn(usize) -> (f32, f32)) -> (f32, f32) {
         const LANES: usize = 16;
         let whole = len - len % LANES;
-        let mut lanes = [0f32; LANES];
+        let (mut lanes_a, mut lanes_b) = ([0f32; LANES], [0f32; LANES]);
         for start in (0..whole).step_by(LANES) {
-            for (lane, sum) in lanes.iter_mut().enumerate() {
-                *sum += f(start + lane);
+            for lane in 0..LANES {
+                let (a, b) = f(start + lane);
+                lanes_a[lane] += a;
+                lanes_b[lane] += b;
             }
         }
-        lanes.iter().sum::<f32>() + (whole..len).map(f).sum::<f32>()
+        let (mut a, mut b) = (lanes_a.iter().sum::<f32>(), lanes_b.iter().sum::<f32>());
+        for i in whole..len {
+            let (x, y) = f(i);
+            a += x;
+            b += y;
+        }
+        (a, b)
     }
 
     // The loops below are built for AVX-512 and AVX2 too, chosen at run time.
@@ -216,18 +230,22 @@ mod fused {
     }
 
     /// Channel `c`'s sums of the normalisation's output gradient `dz` (from
-    /// the rectified output's, `dy`) and of `dz * (x - mean)`.
+    /// the rectified output's, `dy`) and of `dz * (x - mean)`, in one pass.
+    #[allow(clippy::too_many_arguments)]
     #[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
     fn gradient_sums(dy: &[f32], y: &[f32], input: &[f32], s: &Counts, c: usize, mean: f32, slope: f32) -> (f32, f32) {
-        let dz_sum = s.sum(c, |r| {
-            let (dy, y) = (&dy[r.clone()], &y[r]);
-            lane_sum(dy.len(), |i| rectified_grad(dy[i], y[i], slope))
-        });
-        let dz_x_sum = s.sum(c, |r| {
+        let (mut dz_sum, mut dz_x_sum) = (0f64, 0f64);
+        for b in 0..s.batch {
+            let r = s.run(b, c);
             let (dy, y, x) = (&dy[r.clone()], &y[r.clone()], &input[r]);
-            lane_sum(dy.len(), |i| rectified_grad(dy[i], y[i], slope) * (x[i] - mean))
-        });
-        (dz_sum, dz_x_sum)
+            let (dz, dz_x) = lane_sums(dy.len(), |i| {
+                let dz = rectified_grad(dy[i], y[i], slope);
+                (dz, dz * (x[i] - mean))
+            });
+            dz_sum += dz as f64;
+            dz_x_sum += dz_x as f64;
+        }
+        (dz_sum as f32, dz_x_sum as f32)
     }
 
     /// The input gradient over one run:
