@@ -83,6 +83,7 @@ pub(crate) fn rectify(x: f32, slope: f32) -> f32 {
 
 /// The gradient through a rectifier with `slope` to its input, from the
 /// gradient `dy` of its output `y` (positive exactly where the input is).
+#[cfg(feature = "train")]
 #[inline(always)]
 pub(crate) fn rectified_grad(dy: f32, y: f32, slope: f32) -> f32 {
     if y > 0.0 { dy } else { dy * slope }

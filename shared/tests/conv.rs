@@ -56,13 +56,11 @@ fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
     Tensor::random(shape, Distribution::Normal(0.0, 1.0), device).require_grad()
 }
 
-/// Fails unless every value of `ours` is within 1e-4 of the largest in `theirs`.
-fn close(what: &str, ours: Tensor<4>, theirs: Tensor<4>) {
+/// Fails unless the shapes agree and every value of `ours` is within 1e-4 of
+/// the largest in `theirs` ([`common::close`]).
+fn close_maps(what: &str, ours: Tensor<4>, theirs: Tensor<4>) {
     assert_eq!(ours.dims(), theirs.dims(), "{what}: shapes");
-    let (a, b) = (values(ours), values(theirs));
-    let largest = b.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let worst = a.iter().zip(&b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
-    assert!(worst <= 1e-4 * largest, "{what}: differs by {worst}, 1e-4 of the largest value {largest} allowed");
+    common::close(what, values(ours), values(theirs));
 }
 
 /// Runs `ours` and `theirs` on the same random input and weights and
@@ -82,9 +80,9 @@ fn compare(
     let upstream = Tensor::<4>::random(b.dims(), Distribution::Normal(0.0, 1.0), &device);
     let grads_a = (a.clone() * upstream.clone()).sum().backward();
     let grads_b = (b.clone() * upstream).sum().backward();
-    close(&format!("{name} output"), a.inner(), b.inner());
-    close(&format!("{name} input gradient"), x.grad(&grads_a).unwrap(), x.grad(&grads_b).unwrap());
-    close(&format!("{name} weight gradient"), w.grad(&grads_a).unwrap(), w.grad(&grads_b).unwrap());
+    close_maps(&format!("{name} output"), a.inner(), b.inner());
+    close_maps(&format!("{name} input gradient"), x.grad(&grads_a).unwrap(), x.grad(&grads_b).unwrap());
+    close_maps(&format!("{name} weight gradient"), w.grad(&grads_a).unwrap(), w.grad(&grads_b).unwrap());
 }
 
 #[test]

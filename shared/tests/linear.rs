@@ -5,18 +5,11 @@
 
 mod common;
 
-use common::values;
+use common::{close, values};
 use shared::burn::nn::LinearConfig;
 use shared::burn::prelude::*;
 use shared::burn::tensor::Distribution;
 use shared::linear::linear;
-
-fn close(what: &str, ours: Vec<f32>, theirs: Vec<f32>) {
-    assert_eq!(ours.len(), theirs.len(), "{what}: sizes");
-    let largest = theirs.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let worst = ours.iter().zip(&theirs).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
-    assert!(worst <= 1e-4 * largest, "{what}: differs by {worst}, 1e-4 of the largest value {largest} allowed");
-}
 
 #[test]
 fn fused_linear_matches_burns() {

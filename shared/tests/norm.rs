@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::values;
+use common::{close, values};
 use shared::activation::Rectifier;
 use shared::burn::module::Param;
 use shared::burn::nn::{BatchNorm, BatchNormConfig};
@@ -14,13 +14,6 @@ use shared::burn::prelude::*;
 use shared::burn::tensor::Distribution;
 use shared::burn::tensor::activation::{leaky_relu, relu};
 use shared::norm::{batch_norm, batch_norm_then};
-
-fn close(what: &str, ours: Vec<f32>, theirs: Vec<f32>) {
-    assert_eq!(ours.len(), theirs.len(), "{what}: sizes");
-    let largest = theirs.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let worst = ours.iter().zip(&theirs).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
-    assert!(worst <= 1e-4 * largest, "{what}: differs by {worst}, 1e-4 of the largest value {largest} allowed");
-}
 
 #[test]
 fn fused_batch_norm_trains_as_burns() {

@@ -41,3 +41,12 @@ pub fn real_batch(count: usize, side: usize, device: &Device) -> Tensor<4> {
 pub fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().try_into_vec_as::<f32>().unwrap()
 }
+
+/// Fails unless every value of `ours` is within 1e-4 of the largest in
+/// `theirs` (a reference computed another way) from its counterpart.
+pub fn close(what: &str, ours: Vec<f32>, theirs: Vec<f32>) {
+    assert_eq!(ours.len(), theirs.len(), "{what}: sizes");
+    let largest = theirs.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let worst = ours.iter().zip(&theirs).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    assert!(worst <= 1e-4 * largest, "{what}: differs by {worst}, 1e-4 of the largest value {largest} allowed");
+}
