@@ -7,7 +7,7 @@
 //! built from `abs` and scalar products, which every backend runs as plain
 //! element-wise kernels: burn's own goes through a comparison mask and
 //! `mask_where` (its forward and backward over a D activation, 64x128x16x16,
-//! took 36 ms on the CPU against 12 ms this way and 1.5 fused; `trainer bench
+//! took 36 ms on the CPU against 12 ms this way and 3.6 fused; `trainer bench
 //! --layers`). The values are exactly PyTorch's: with `h = x/2` and `m =
 //! |x|/2` (both exact in floating point), `h + m` is `x` or `0` and `h - m`
 //! is `0` or `x`. Gradients agree to rounding, except at exactly `x = 0`.
