@@ -19,7 +19,7 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 use multiversion::multiversion;
 
-use crate::cpu::{tensor_shaped, values};
+use crate::cpu::{tensor, values};
 
 /// A rectifier.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -65,7 +65,7 @@ pub trait FusedLeakyRelu: Backend {
 impl FusedLeakyRelu for Flex {
     fn fused_leaky_relu(x: FlexTensor, slope: f32) -> FlexTensor {
         let y = rectified(&values(&x), slope);
-        tensor_shaped(y, x.shape())
+        tensor(y, x.shape())
     }
 }
 
@@ -103,7 +103,7 @@ mod autodiff {
     use multiversion::multiversion;
 
     use super::{FusedLeakyRelu, rectified_grad};
-    use crate::cpu::{tensor_shaped, values};
+    use crate::cpu::{tensor, values};
 
     #[derive(Debug)]
     struct FusedLeakyReluBackward;
@@ -118,7 +118,7 @@ mod autodiff {
             let (y, slope) = ops.state;
             if let Some(node) = x_node {
                 let dx = input_grad(&values(&dy), &values(&y), slope);
-                grads.register::<Flex>(node.id, tensor_shaped(dx, y.shape()));
+                grads.register::<Flex>(node.id, tensor(dx, y.shape()));
             }
         }
     }

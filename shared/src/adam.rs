@@ -18,7 +18,7 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use multiversion::multiversion;
 
-use crate::cpu::{tensor_shaped, values};
+use crate::cpu::{tensor, values};
 
 /// Adam without weight decay, AMSGrad or clipping (what the post uses).
 #[derive(Clone)]
@@ -137,7 +137,7 @@ impl FusedAdamOps for Flex {
             });
             // SAFETY: `update_into` wrote every value up to `old.len()`.
             unsafe { new.set_len(old.len()) };
-            tensor_shaped(new, weight.shape())
+            tensor(new, weight.shape())
         };
         (weight, moment_1, moment_2)
     }
